@@ -1,0 +1,3 @@
+//! Placeholder: the tracking work replaces it.
+/// A run in progress.
+pub struct ActiveRun;

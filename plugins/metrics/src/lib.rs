@@ -1,0 +1,1 @@
+//! fairlab built-in metrics.
