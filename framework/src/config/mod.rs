@@ -1,31 +1,188 @@
 //! Typed YAML experiment configuration.
 //!
 //! YAML is parsed with `serde_norway`, a maintained fork of the archived `serde_yaml` with the same
-//! API and data model (`serde_yml` is avoided: RustSec advisory RUSTSEC-2025-0068). Every section is
-//! deserialised into a typed struct that rejects unknown keys; plugin sections are [`PluginSpec`]s
-//! that the selected plugin deserialises into its own typed config with [`PluginSpec::parse`].
+//! API and data model. (`serde_yml`, the other fork, is avoided: it has a RustSec advisory.) The
+//! file is parsed into a YAML value, `--set` [`Override`]s are applied, and the result is
+//! deserialised into [`ExperimentConfig`], which rejects unknown keys. Plugin sections are
+//! [`PluginSpec`]s that the selected plugin deserialises into its own typed settings with
+//! [`PluginSpec::parse`]. Every [`ConfigError`] carries the dotted key; [`Experiment::locate`] adds
+//! file, line and column from a [`SourceMap`] of the file (or names the `--set` it came from).
 
+mod experiment;
+mod overrides;
 mod plugin_spec;
+mod source_map;
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_norway::Value;
+
+pub use experiment::{EvaluationConfig, ExperimentConfig, FeaturesConfig, TrackingConfig};
+pub use overrides::Override;
 pub use plugin_spec::PluginSpec;
+pub use source_map::SourceMap;
+
+use crate::error::{ConfigError, Location};
+
+/// A loaded experiment: the typed config plus what is needed to explain errors about it.
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    /// The typed, resolved config.
+    pub config: ExperimentConfig,
+    /// The file it came from.
+    pub path: PathBuf,
+    /// The overrides applied on top of the file.
+    pub overrides: Vec<Override>,
+    source_map: SourceMap,
+}
+
+impl Experiment {
+    /// Read `path`, apply `overrides` (`KEY=VALUE` strings) and deserialise.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Experiment, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(format!("cannot read experiment file {shown}: {e}"))
+        })?;
+        let overrides = overrides.iter().map(|o| Override::parse(o)).collect::<Result<Vec<_>, _>>()?;
+        Self::from_str(&shown, &text, overrides).map(|mut e| {
+            e.path = path.to_path_buf();
+            e
+        })
+    }
+
+    /// Parse an experiment from text; `source` names it in messages.
+    pub fn from_str(source: &str, text: &str, overrides: Vec<Override>) -> Result<Experiment, ConfigError> {
+        let source_map = SourceMap::build(source, text);
+        let mut doc: Value = serde_norway::from_str(text).map_err(|e| {
+            let location = e.location().map(|l| Location {
+                source: source.to_string(),
+                line: Some(l.line()),
+                column: Some(l.column()),
+            });
+            ConfigError { location, key: None, message: format!("invalid YAML: {e}") }
+        })?;
+        if !matches!(doc, Value::Mapping(_)) {
+            return Err(ConfigError::new("an experiment file must be a mapping of sections (name, dataset, backbone, debiaser, ...)")
+                .with_location(Location { source: source.to_string(), line: Some(1), column: Some(1) }));
+        }
+        for o in &overrides {
+            o.apply(&mut doc)?;
+        }
+        mark_plugin_paths(&mut doc, "");
+        let config: ExperimentConfig = serde_path_to_error::deserialize(doc).map_err(|e| {
+            let inner = e.path().to_string();
+            let message = e.into_inner().to_string();
+            locate(&source_map, &overrides, ConfigError::at_key(error_key("", &inner, &message), message))
+        })?;
+        Ok(Experiment { config, path: PathBuf::from(source), overrides, source_map })
+    }
+
+    /// Add file/line/column (or the `--set` that set the key) to an error that has only a key.
+    pub fn locate(&self, error: ConfigError) -> ConfigError {
+        locate(&self.source_map, &self.overrides, error)
+    }
+
+    /// The resolved config as YAML (saved with every run).
+    pub fn resolved_yaml(&self) -> String {
+        serde_norway::to_string(&self.config).expect("an experiment config always serialises")
+    }
+
+    /// The resolved config flattened to dotted keys (MLflow params): scalars as written, lists as
+    /// YAML flow sequences.
+    pub fn flat_params(&self) -> BTreeMap<String, String> {
+        let value = serde_norway::to_value(&self.config).expect("an experiment config always serialises");
+        let mut out = BTreeMap::new();
+        flatten(&value, "", &mut out);
+        out
+    }
+}
+
+/// Locate an error's key: in the `--set` that wrote it (or a section containing it), else in the file.
+fn locate(source_map: &SourceMap, overrides: &[Override], mut error: ConfigError) -> ConfigError {
+    if error.location.is_some() {
+        return error;
+    }
+    let Some(key) = error.key.clone() else {
+        return error;
+    };
+    let written_by = |o: &&Override| key == o.key || key.starts_with(&format!("{}.", o.key));
+    error.location = Some(match overrides.iter().rev().find(written_by) {
+        Some(o) => o.location(),
+        None => source_map.locate(&key),
+    });
+    error
+}
+
+fn flatten(value: &Value, prefix: &str, out: &mut BTreeMap<String, String>) {
+    match value {
+        Value::Mapping(map) => {
+            for (k, v) in map {
+                let k = match k {
+                    Value::String(s) => s.clone(),
+                    other => serde_norway::to_string(other).unwrap_or_default().trim().to_string(),
+                };
+                flatten(v, &if prefix.is_empty() { k } else { format!("{prefix}.{k}") }, out);
+            }
+        }
+        Value::Sequence(items) => {
+            let parts: Vec<String> = items.iter().map(scalar_text).collect();
+            out.insert(prefix.to_string(), format!("[{}]", parts.join(", ")));
+        }
+        other => {
+            out.insert(prefix.to_string(), scalar_text(other));
+        }
+    }
+}
+
+fn scalar_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => "null".to_string(),
+        other => serde_norway::to_string(other).unwrap_or_default().trim().replace('\n', " "),
+    }
+}
+
+/// Tell every plugin section (a mapping with a `kind` key) its dotted path.
+fn mark_plugin_paths(value: &mut Value, path: &str) {
+    match value {
+        Value::Mapping(map) => {
+            for (k, v) in map.iter_mut() {
+                if let Value::String(k) = k {
+                    let child = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                    mark_plugin_paths(v, &child);
+                }
+            }
+            if !path.is_empty() && map.contains_key("kind") {
+                map.insert(Value::String(plugin_spec::PATH_KEY.into()), Value::String(path.to_string()));
+            }
+        }
+        Value::Sequence(items) => {
+            for (i, v) in items.iter_mut().enumerate() {
+                mark_plugin_paths(v, &format!("{path}.{i}"));
+            }
+        }
+        _ => {}
+    }
+}
 
 /// The dotted key an error is about: `base` + the serde path inside it, plus the offending field
 /// for "unknown field" errors (serde reports those at the containing map).
 pub(crate) fn error_key(base: &str, inner: &str, message: &str) -> String {
-    let mut key = base.to_string();
+    let mut segments: Vec<&str> = Vec::new();
+    if !base.is_empty() {
+        segments.push(base);
+    }
     if !inner.is_empty() && inner != "." {
-        if !key.is_empty() {
-            key.push('.');
-        }
-        key.push_str(inner);
+        segments.push(inner);
     }
     if let Some(field) = message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
-        if !key.ends_with(field) {
-            if !key.is_empty() {
-                key.push('.');
-            }
-            key.push_str(field);
+        if segments.last() != Some(&field) {
+            segments.push(field);
         }
     }
-    key
+    segments.join(".")
 }
+
+#[cfg(test)]
+mod tests;

@@ -67,8 +67,22 @@ impl Serialize for PluginSpec {
         let mut map = Mapping::new();
         map.insert(Value::String("kind".into()), Value::String(self.kind.clone()));
         for (k, v) in &self.params {
-            map.insert(k.clone(), v.clone());
+            let mut v = v.clone();
+            strip_paths(&mut v);
+            map.insert(k.clone(), v);
         }
         map.serialize(serializer)
+    }
+}
+
+/// Remove the loader's hidden path keys from nested plugin sections.
+fn strip_paths(value: &mut Value) {
+    match value {
+        Value::Mapping(map) => {
+            map.remove(PATH_KEY);
+            map.values_mut().for_each(strip_paths);
+        }
+        Value::Sequence(items) => items.iter_mut().for_each(strip_paths),
+        _ => {}
     }
 }

@@ -1,0 +1,120 @@
+//! `--set a.b.c=value` overrides, applied to the parsed YAML before typed deserialisation.
+
+use serde_norway::{Mapping, Value};
+
+use crate::error::{ConfigError, Location};
+
+/// One `--set KEY=VALUE` override.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Override {
+    /// Dotted key path (`debiaser.optimizer.lr`); numeric segments index sequences.
+    pub key: String,
+    /// The value, parsed as YAML (`3`, `1e-3`, `true`, `[sex, age]`, `{kind: sgd}`, or a string).
+    pub value: Value,
+    /// The override as written, for messages.
+    pub raw: String,
+}
+
+impl Override {
+    /// Parse `KEY=VALUE`.
+    pub fn parse(raw: &str) -> Result<Override, ConfigError> {
+        let bad = |why: &str| ConfigError::new(format!("--set {raw}: {why}; expected KEY=VALUE, e.g. --set debiaser.epochs=5"));
+        let (key, value) = raw.split_once('=').ok_or_else(|| bad("no `=`"))?;
+        let key = key.trim();
+        if key.is_empty() || key.split('.').any(|s| s.trim().is_empty()) {
+            return Err(bad("empty key segment"));
+        }
+        let value = if value.trim().is_empty() {
+            Value::String(String::new())
+        } else {
+            serde_norway::from_str(value).map_err(|e| bad(&format!("the value is not valid YAML ({e})")))?
+        };
+        Ok(Override { key: key.to_string(), value, raw: raw.to_string() })
+    }
+
+    /// Where this override came from, for messages.
+    pub fn location(&self) -> Location {
+        Location { source: format!("--set {}", self.raw), line: None, column: None }
+    }
+
+    /// Apply to a document, creating missing mappings on the way.
+    pub fn apply(&self, doc: &mut Value) -> Result<(), ConfigError> {
+        let segments: Vec<&str> = self.key.split('.').collect();
+        let mut node = doc;
+        for (i, segment) in segments.iter().enumerate() {
+            let last = i + 1 == segments.len();
+            let here = segments[..i].join(".");
+            node = match node {
+                Value::Mapping(map) => {
+                    let k = Value::String(segment.to_string());
+                    if last {
+                        map.insert(k, self.value.clone());
+                        return Ok(());
+                    }
+                    map.entry(k).or_insert_with(|| Value::Mapping(Mapping::new()))
+                }
+                Value::Sequence(seq) => {
+                    let index: usize = segment.parse().map_err(|_| {
+                        ConfigError::at_key(&self.key, format!("`{here}` is a list; `{segment}` is not an index"))
+                            .with_location(self.location())
+                    })?;
+                    let len = seq.len();
+                    let slot = seq.get_mut(index).ok_or_else(|| {
+                        ConfigError::at_key(&self.key, format!("`{here}` has {len} items; index {index} is out of range"))
+                            .with_location(self.location())
+                    })?;
+                    if last {
+                        *slot = self.value.clone();
+                        return Ok(());
+                    }
+                    slot
+                }
+                Value::Null => {
+                    *node = Value::Mapping(Mapping::new());
+                    let Value::Mapping(map) = node else { unreachable!() };
+                    let k = Value::String(segment.to_string());
+                    if last {
+                        map.insert(k, self.value.clone());
+                        return Ok(());
+                    }
+                    map.entry(k).or_insert_with(|| Value::Mapping(Mapping::new()))
+                }
+                _ => {
+                    return Err(ConfigError::at_key(&self.key, format!("`{here}` is a single value, not a section"))
+                        .with_location(self.location()))
+                }
+            };
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(s: &str) -> Value {
+        serde_norway::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn sets_nested_keys_and_parses_yaml_values() {
+        let mut d = doc("a:\n  b: 1\nl: [x, y]\n");
+        Override::parse("a.b=2.5").unwrap().apply(&mut d).unwrap();
+        Override::parse("a.c.d=true").unwrap().apply(&mut d).unwrap();
+        Override::parse("l.1=z").unwrap().apply(&mut d).unwrap();
+        Override::parse("n=[1, 2]").unwrap().apply(&mut d).unwrap();
+        assert_eq!(d, doc("a:\n  b: 2.5\n  c: {d: true}\nl: [x, z]\nn: [1, 2]\n"));
+    }
+
+    #[test]
+    fn rejects_malformed_overrides() {
+        assert!(Override::parse("novalue").unwrap_err().to_string().contains("no `=`"));
+        assert!(Override::parse("a..b=1").unwrap_err().to_string().contains("empty key segment"));
+        let mut d = doc("a: 1\nl: [x]\n");
+        let e = Override::parse("a.b=1").unwrap().apply(&mut d).unwrap_err();
+        assert!(e.to_string().contains("not a section"), "{e}");
+        let e = Override::parse("l.3=1").unwrap().apply(&mut d).unwrap_err();
+        assert!(e.to_string().contains("out of range"), "{e}");
+    }
+}
