@@ -9,8 +9,29 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use active_run::ActiveRun;
+pub use active_run::{ActiveRun, UNCLOSED_RUN_REASON};
 pub use file_store::FileStore;
+
+/// Tag holding why a run ended FAILED or KILLED (set by [`ActiveRun::fail`], [`ActiveRun::kill`]
+/// and by an [`ActiveRun`] dropped without being ended).
+pub const FAILURE_REASON_TAG: &str = "fairlab.failure_reason";
+
+/// MLflow's limits on what one call may log. Every store enforces them, so that a run written to
+/// one store can be replayed to any other (the MLflow server answers 400 beyond them).
+pub mod limits {
+    /// Most metric points in one [`log_batch`](super::Tracker::log_batch).
+    pub const MAX_METRICS_PER_BATCH: usize = 1000;
+    /// Most params, and separately most tags, in one [`log_batch`](super::Tracker::log_batch).
+    pub const MAX_PARAMS_TAGS_PER_BATCH: usize = 100;
+    /// Most metrics, params and tags together in one [`log_batch`](super::Tracker::log_batch).
+    pub const MAX_ENTITIES_PER_BATCH: usize = 1000;
+    /// Longest metric, param or tag key, in characters.
+    pub const MAX_KEY_LENGTH: usize = 250;
+    /// Longest param value, in characters.
+    pub const MAX_PARAM_VALUE_LENGTH: usize = 6000;
+    /// Longest tag value, in characters.
+    pub const MAX_TAG_VALUE_LENGTH: usize = 8000;
+}
 
 /// Lifecycle state of a run, with MLflow's numeric codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,10 +207,8 @@ pub fn open(uri: Option<&str>) -> anyhow::Result<std::sync::Arc<dyn Tracker>> {
             "MLFLOW_TRACKING_URI={u}: the MLflow REST store is not available in this build; unset it (or use file:PATH) to log to the embedded store"
         ))
         .into()),
-        Some(u) => {
-            let path = u.strip_prefix("file://").or_else(|| u.strip_prefix("file:")).unwrap_or(u);
-            Ok(std::sync::Arc::new(FileStore::open(path)?))
-        }
+        Some(u) if u.starts_with("file:") => Ok(std::sync::Arc::new(FileStore::open_uri(u)?)),
+        Some(path) => Ok(std::sync::Arc::new(FileStore::open(path)?)),
     }
 }
 
