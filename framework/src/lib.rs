@@ -10,14 +10,17 @@ pub mod backbone;
 pub mod config;
 pub mod dataset;
 pub mod debiaser;
+pub mod device;
 pub mod error;
 pub mod features;
 pub mod metric;
 pub mod optimizer;
 pub mod preprocess;
+pub mod probe;
 pub mod progress;
 pub mod registry;
 pub mod runner;
+pub mod tensor_io;
 pub mod tracking;
 
 pub use backbone::Backbone;

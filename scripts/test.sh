@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The full test suite, from a fresh clone: installs what the tests need (the real MLflow Python
+# client in .venv, so a test can check that MLflow reads fairlab's embedded store), then runs every
+# Rust test, clippy and rustfmt. Usage: scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MLFLOW_VERSION=3.17.2
+VENV=${FAIRLAB_VENV:-.venv}
+if ! "$VENV/bin/python" -c "import mlflow, sys; sys.exit(mlflow.__version__ != '$MLFLOW_VERSION')" 2>/dev/null; then
+  echo "== installing mlflow==$MLFLOW_VERSION into $VENV (once; about 1-2 minutes)"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "mlflow==$MLFLOW_VERSION"
+fi
+export FAIRLAB_PYTHON="$PWD/$VENV/bin/python"
+export FAIRLAB_REQUIRE_MLFLOW=1
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== cargo test"
+cargo test --workspace --quiet

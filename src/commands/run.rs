@@ -1,0 +1,80 @@
+//! `fairlab run EXPERIMENT.yaml [--set KEY=VALUE]... [--dry-run]`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use fairlab_framework::config::Experiment;
+use fairlab_framework::features::CacheStatus;
+use fairlab_framework::runner::{self, RunOptions};
+use fairlab_framework::Registry;
+
+/// Arguments of `fairlab run`.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The experiment YAML file.
+    pub experiment: PathBuf,
+    /// Override any key of the file, e.g. `--set debiaser.epochs=5` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Check the experiment and print the resolved config without running it.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Run the experiment and print its test metrics; the exit code follows the outcome.
+pub fn run(args: &RunArgs, registry: &Registry) -> ExitCode {
+    let experiment = match Experiment::load(&args.experiment, &args.overrides) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.dry_run {
+        if let Err(e) = runner::validate(registry, &experiment) {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+        print!("{}", experiment.resolved_yaml());
+        eprintln!("{}: valid; nothing was run (--dry-run)", args.experiment.display());
+        return ExitCode::SUCCESS;
+    }
+    let options = RunOptions {
+        tracking_uri: super::tracking_uri(),
+        experiment_name: std::env::var("MLFLOW_EXPERIMENT_NAME").ok().filter(|n| !n.is_empty()),
+    };
+    match runner::run(registry, &experiment, &options) {
+        Ok(outcome) => {
+            let c = &experiment.config;
+            println!(
+                "{}: {} on {} with {} (seed {})",
+                c.name, c.debiaser.kind, c.dataset.kind, c.backbone.kind, c.seed
+            );
+            match &outcome.cache {
+                CacheStatus::Hit(p) => println!("features: from the cache {}", p.display()),
+                CacheStatus::Stored(p) => println!("features: extracted, cached in {}", p.display()),
+                CacheStatus::Disabled => println!("features: extracted (cache disabled)"),
+            }
+            println!();
+            println!("test metrics ({} samples, threshold {}):", outcome.test.n, outcome.test.threshold);
+            print!("{}", outcome.test.to_table());
+            println!();
+            println!("run {} FINISHED", outcome.run_id);
+            println!("logged to {} (experiment '{}')", outcome.tracking_uri, outcome.experiment_name);
+            if let Some(path) = outcome.tracking_uri.strip_prefix("file://") {
+                println!("view: MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri file://{path}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(failure) => {
+            eprintln!("error: {:#}", failure.error);
+            if let Some(id) = &failure.run_id {
+                eprintln!(
+                    "run {id} recorded as FAILED in {}",
+                    failure.tracking_uri.as_deref().unwrap_or("the tracking store")
+                );
+            }
+            super::exit_code(&failure.error)
+        }
+    }
+}
