@@ -230,3 +230,33 @@ fn plugins_lists_every_kind() {
             .and(predicate::str::contains("es_auc")),
     );
 }
+
+#[test]
+fn ctrl_c_ends_the_run_as_killed() {
+    let sb = Sandbox::new();
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("fairlab"));
+    cmd.current_dir(root())
+        .env("MLFLOW_TRACKING_URI", format!("file:{}", sb.store().display()))
+        .args(["run", "experiments/quickstart.yaml", "--set", "debiaser.epochs=100000"])
+        .arg("--set")
+        .arg(format!("features.cache_dir={}", shared_cache().display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let started = std::time::Instant::now();
+    // Wait until training has logged an epoch, then press Ctrl-C.
+    while !sb.store().exists() || sb.runs().first().map(|r| !r.join("metrics/train_loss").exists()).unwrap_or(true) {
+        assert!(started.elapsed().as_secs() < 600, "training never started");
+        assert!(child.try_wait().unwrap().is_none(), "fairlab exited early");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("recorded as KILLED"), "{stderr}");
+    let run = &sb.runs()[0];
+    assert!(std::fs::read_to_string(run.join("meta.yaml")).unwrap().contains("status: 5"));
+    assert!(std::fs::read_to_string(run.join("tags/fairlab.failure_reason")).unwrap().contains("Ctrl-C"));
+}

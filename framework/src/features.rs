@@ -124,6 +124,7 @@ pub fn extract(
     anyhow::ensure!(batch_size > 0, crate::ConfigError::at_key("features.batch_size", "must be at least 1"));
     let mut parts = Vec::new();
     for chunk in samples.chunks(batch_size) {
+        crate::interrupt::check()?;
         let pixels = unit_pixels(backbone, dataset, chunk)?;
         let x = backbone.preprocessing().normalize(&pixels)?.to_dtype(backbone.dtype())?;
         let f = backbone.encode_images(&x)?.to_dtype(DType::F32)?.to_device(&Device::Cpu)?;

@@ -13,6 +13,7 @@ pub mod debiaser;
 pub mod device;
 pub mod error;
 pub mod features;
+pub mod interrupt;
 pub mod metric;
 pub mod optimizer;
 pub mod preprocess;

@@ -17,6 +17,7 @@ use crate::dataset::{Dataset, Split};
 use crate::debiaser::{DataAccess, FitContext, SplitData, TrainingMonitor};
 use crate::error::{ConfigError, RunFailure};
 use crate::features::{CacheStatus, FeatureCache, SplitFeatures};
+use crate::interrupt::{self, Interrupted};
 use crate::metric::{evaluate, MetricsReport, PredictionSet};
 use crate::registry::{PluginKind, Registry};
 use crate::tracking::{self, ActiveRun};
@@ -91,6 +92,13 @@ pub fn run(registry: &Registry, experiment: &Experiment, options: &RunOptions) -
         Ok((val, test, cache)) => {
             run.finish().map_err(fail)?;
             Ok(RunOutcome { run_id: run_id.clone(), tracking_uri: tracker.uri(), experiment_name, val, test, cache })
+        }
+        Err(error) if error.is::<Interrupted>() => {
+            let reason = error.to_string();
+            if let Err(e) = run.kill(&reason) {
+                tracing::warn!("could not mark run {run_id} KILLED: {e:#}");
+            }
+            Err(fail(error))
         }
         Err(error) => {
             let error = match error.downcast::<ConfigError>() {
@@ -302,6 +310,7 @@ struct RunMonitor<'a> {
 
 impl TrainingMonitor for RunMonitor<'_> {
     fn epoch(&mut self, epoch: usize, train_loss: f64, val_scores: Option<&[f64]>) -> anyhow::Result<()> {
+        interrupt::check()?;
         let mut values = vec![("train_loss".to_string(), train_loss)];
         if !train_loss.is_finite() {
             self.run.log_metrics(epoch as i64, &borrowed(&values))?;
@@ -314,6 +323,7 @@ impl TrainingMonitor for RunMonitor<'_> {
     }
 
     fn log(&mut self, step: usize, values: &[(&str, f64)]) -> anyhow::Result<()> {
+        interrupt::check()?;
         self.run.log_metrics(step as i64, values)
     }
 

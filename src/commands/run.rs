@@ -39,6 +39,9 @@ pub fn run(args: &RunArgs, registry: &Registry) -> ExitCode {
         eprintln!("{}: valid; nothing was run (--dry-run)", args.experiment.display());
         return ExitCode::SUCCESS;
     }
+    if let Err(e) = fairlab_framework::interrupt::install() {
+        tracing::warn!("Ctrl-C will not end the run cleanly: {e:#}");
+    }
     let options = RunOptions {
         tracking_uri: super::tracking_uri(),
         experiment_name: std::env::var("MLFLOW_EXPERIMENT_NAME").ok().filter(|n| !n.is_empty()),
@@ -68,6 +71,12 @@ pub fn run(args: &RunArgs, registry: &Registry) -> ExitCode {
         }
         Err(failure) => {
             eprintln!("error: {:#}", failure.error);
+            if failure.error.is::<fairlab_framework::interrupt::Interrupted>() {
+                if let Some(id) = &failure.run_id {
+                    eprintln!("run {id} recorded as KILLED");
+                }
+                return ExitCode::from(130);
+            }
             if let Some(id) = &failure.run_id {
                 eprintln!(
                     "run {id} recorded as FAILED in {}",
