@@ -76,6 +76,8 @@ pub struct Registry {
     debiasers: BTreeMap<String, Entry<DebiaserFactory>>,
     datasets: BTreeMap<String, Entry<DatasetFactory>>,
     metrics: BTreeMap<String, Entry<Arc<dyn Metric>>>,
+    /// Metric names in registration order, the order reports list metrics in.
+    metric_order: Vec<String>,
 }
 
 fn insert<F>(map: &mut BTreeMap<String, Entry<F>>, kind: PluginKind, name: &str, description: &str, factory: F) {
@@ -142,6 +144,7 @@ impl Registry {
         let name = metric.name().to_string();
         let description = metric.description().to_string();
         insert(&mut self.metrics, PluginKind::Metric, &name, &description, metric);
+        self.metric_order.push(name);
     }
 
     /// Build the backbone a spec names.
@@ -180,9 +183,9 @@ impl Registry {
         Err(unknown_kind(kind, &spec.kind, names.iter()).keyed(spec))
     }
 
-    /// All registered metrics, by name.
+    /// All registered metrics, in registration order.
     pub fn metrics(&self) -> impl Iterator<Item = &Arc<dyn Metric>> {
-        self.metrics.values().map(|e| &e.factory)
+        self.metric_order.iter().map(|name| &self.metrics[name].factory)
     }
 
     /// Every registered plugin, grouped by kind then sorted by name.
