@@ -183,7 +183,7 @@ fn a_wrong_type_is_exit_2_with_line_and_column() {
         .arg(&bad)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains(format!("bad.yaml:{line}:7: `seed`: invalid type")));
+        .stderr(predicate::str::contains(format!("bad.yaml:{line}:1: `seed`: invalid type")));
 }
 
 #[test]
