@@ -69,10 +69,8 @@ fn json_output_matches_every_golden_case() {
             String::from_utf8_lossy(&output.stderr)
         );
         let actual: Value = serde_json::from_slice(&output.stdout).unwrap();
-        let expected: Value = serde_json::from_str(
-            &std::fs::read_to_string(stem.with_extension("expected.json")).unwrap(),
-        )
-        .unwrap();
+        let expected: Value =
+            serde_json::from_str(&std::fs::read_to_string(stem.with_extension("expected.json")).unwrap()).unwrap();
         compare(
             &stem.file_name().unwrap().to_string_lossy(),
             &expected,
@@ -99,9 +97,7 @@ fn table_output_lists_sets_attributes_and_warnings() {
         .stdout(predicate::str::contains("overall"))
         .stdout(predicate::str::contains("age_group = 80+"))
         .stdout(predicate::str::contains("worst_auc"))
-        .stdout(predicate::str::contains(
-            "group '80+' has no positive sample",
-        ));
+        .stdout(predicate::str::contains("group '80+' has no positive sample"));
 }
 
 #[test]
@@ -124,12 +120,7 @@ fn assert_rejected(text: &str, args: &[&str], parts: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.csv");
     std::fs::write(&path, text).unwrap();
-    let mut assert = fairlab()
-        .arg("metrics")
-        .arg(&path)
-        .args(args)
-        .assert()
-        .code(2);
+    let mut assert = fairlab().arg("metrics").arg(&path).args(args).assert().code(2);
     assert = assert.stderr(predicate::str::contains("bad.csv"));
     for part in parts {
         assert = assert.stderr(predicate::str::contains(*part));
@@ -139,27 +130,11 @@ fn assert_rejected(text: &str, args: &[&str], parts: &[&str]) {
 #[test]
 fn bad_input_exits_2_naming_file_row_and_column() {
     assert_rejected("y_score,sex\n0.5,F\n", &[], &["row 1", "`y_true`"]);
-    assert_rejected(
-        "y_true,y_score,sex\n1,0.5,F\n2,0.5,M\n",
-        &[],
-        &["row 3", "`y_true`"],
-    );
-    assert_rejected(
-        "y_true,y_score,sex\n1,1.5,F\n",
-        &[],
-        &["row 2", "`y_score`"],
-    );
-    assert_rejected(
-        "y_true,y_score,sex\n1,nan,F\n",
-        &[],
-        &["row 2", "`y_score`", "NaN"],
-    );
+    assert_rejected("y_true,y_score,sex\n1,0.5,F\n2,0.5,M\n", &[], &["row 3", "`y_true`"]);
+    assert_rejected("y_true,y_score,sex\n1,1.5,F\n", &[], &["row 2", "`y_score`"]);
+    assert_rejected("y_true,y_score,sex\n1,nan,F\n", &[], &["row 2", "`y_score`", "NaN"]);
     assert_rejected("", &[], &["empty"]);
-    assert_rejected(
-        "y_true,y_score,sex\n1,0.5,F\n0,0.5\n",
-        &[],
-        &["row 3", "`sex`"],
-    );
+    assert_rejected("y_true,y_score,sex\n1,0.5,F\n0,0.5\n", &[], &["row 3", "`sex`"]);
     assert_rejected(
         "y_true,y_score,sex\n1,0.5,F\n",
         &["--group-col", "race"],
@@ -174,4 +149,29 @@ fn a_missing_file_exits_2() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("preds.csv"));
+}
+
+#[test]
+fn bootstrap_adds_intervals_to_the_json() {
+    let output = fairlab()
+        .arg("metrics")
+        .arg(fixtures().join("case_02.csv"))
+        .args(["--format", "json", "--bootstrap", "50", "--seed", "3"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let auc = &report["attributes"]["sex"]["groups"]["F"]["auc"];
+    assert!(
+        auc["value"].is_f64() && auc["ci"].as_array().unwrap().len() == 2,
+        "{auc}"
+    );
+    assert_eq!(report["bootstrap"]["seed"], 3);
+    fairlab()
+        .arg("metrics")
+        .arg(fixtures().join("case_02.csv"))
+        .args(["--bootstrap", "0"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--bootstrap"));
 }

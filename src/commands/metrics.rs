@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use fairlab_framework::metric::evaluate;
+use fairlab_framework::metric::{evaluate, evaluate_with_bootstrap};
 use fairlab_framework::{ConfigError, Registry};
 
 /// How `fairlab metrics` prints its report.
@@ -36,11 +36,20 @@ pub struct MetricsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+
+    /// Add a 95% percentile confidence interval to every value, from N bootstrap resamples
+    /// stratified by group (JSON values become {"value": .., "ci": [lo, hi]}).
+    #[arg(long, value_name = "N")]
+    pub bootstrap: Option<usize>,
+
+    /// Seed of the bootstrap resampling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 /// Read `args.file`, evaluate every metric in `registry` and write the report to `out`. Bad input
 /// (a missing column, a label not 0/1, a score outside [0, 1], an empty file, a ragged row, an
-/// unknown `--group-col`, a threshold that is not a number) is a [`ConfigError`] naming the file,
+/// unknown `--group-col`, a threshold that is not a number, `--bootstrap 0`) is a [`ConfigError`] naming the file,
 /// the row and the column.
 pub fn run(args: &MetricsArgs, registry: &Registry, out: &mut dyn Write) -> anyhow::Result<()> {
     if !args.threshold.is_finite() {
@@ -50,8 +59,15 @@ pub fn run(args: &MetricsArgs, registry: &Registry, out: &mut dyn Write) -> anyh
         )
         .into());
     }
+    if args.bootstrap == Some(0) {
+        return Err(ConfigError::at_key("--bootstrap", "must be at least 1 resample").into());
+    }
     let predictions = fairlab_metrics::read_predictions(&args.file, &args.group_col)?;
-    let report = evaluate(registry, &predictions.as_set(), args.threshold)?;
+    let set = predictions.as_set();
+    let report = match args.bootstrap {
+        Some(resamples) => evaluate_with_bootstrap(registry, &set, args.threshold, resamples, args.seed)?,
+        None => evaluate(registry, &set, args.threshold)?,
+    };
     match args.format {
         OutputFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, &report)?;

@@ -7,8 +7,11 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 
 use super::input::PredictionSet;
-use super::ranking::Ranking;
+use super::ranking::{merge_all, sort_scores, Ranking};
 use super::set_stats::{Observation, SetStats, Tally};
+
+/// The scores of a group's positives and of its negatives.
+type ClassScores = (Vec<f64>, Vec<f64>);
 
 /// Samples per parallel work item of the counting pass.
 const CHUNK: usize = 1 << 16;
@@ -43,10 +46,7 @@ pub struct Accumulator {
 impl Accumulator {
     /// An empty state for the named attributes; samples without a hard prediction are predicted
     /// positive when `y_score >= threshold`.
-    pub fn new<S: Into<String>>(
-        threshold: f64,
-        attributes: impl IntoIterator<Item = S>,
-    ) -> anyhow::Result<Self> {
+    pub fn new<S: Into<String>>(threshold: f64, attributes: impl IntoIterator<Item = S>) -> anyhow::Result<Self> {
         anyhow::ensure!(
             threshold.is_finite(),
             "the decision threshold must be a finite number, got {threshold}"
@@ -109,12 +109,7 @@ impl Accumulator {
             other.threshold,
             self.threshold
         );
-        let names = |a: &Accumulator| {
-            a.attributes
-                .iter()
-                .map(|x| x.name.clone())
-                .collect::<Vec<_>>()
-        };
+        let names = |a: &Accumulator| a.attributes.iter().map(|x| x.name.clone()).collect::<Vec<_>>();
         anyhow::ensure!(
             names(&other) == names(self),
             "cannot merge statistics of attributes {:?} into statistics of attributes {:?}",
@@ -148,11 +143,7 @@ impl Accumulator {
 /// the scores of every set gathered and sorted.
 fn batch_stats(batch: &PredictionSet<'_>, threshold: f64) -> Accumulator {
     let n = batch.len();
-    let columns: Vec<_> = batch
-        .attributes
-        .iter()
-        .map(|(_, column)| column.coded())
-        .collect();
+    let columns: Vec<_> = batch.attributes.iter().map(|(_, column)| column.coded()).collect();
     // Slot 0 is all samples; attribute `a`'s group `g` is slot `offsets[a] + g`.
     let mut offsets = Vec::with_capacity(columns.len());
     let mut slots = 1;
@@ -186,49 +177,66 @@ fn batch_stats(batch: &PredictionSet<'_>, threshold: f64) -> Accumulator {
             },
         );
 
-    // Rankings: all samples (no codes) and each attribute, each gathered in its own pass.
-    let gather = |codes: Option<&[u32]>, offset: usize, groups: usize| -> Vec<Ranking> {
-        let mut positives: Vec<Vec<f64>> = (0..groups)
-            .map(|g| Vec::with_capacity(tallies[offset + g].confusion().positives() as usize))
-            .collect();
-        let mut negatives: Vec<Vec<f64>> = (0..groups)
-            .map(|g| Vec::with_capacity(tallies[offset + g].confusion().negatives() as usize))
+    // Scores per group and class, gathered in one pass per attribute, then all sorted in parallel.
+    let gather = |codes: Option<&[u32]>, offset: usize, groups: usize| -> Vec<ClassScores> {
+        let mut gathered: Vec<ClassScores> = (0..groups)
+            .map(|g| {
+                let confusion = tallies[offset + g].confusion();
+                (
+                    Vec::with_capacity(confusion.positives() as usize),
+                    Vec::with_capacity(confusion.negatives() as usize),
+                )
+            })
             .collect();
         for i in 0..n {
-            let g = codes.map_or(0, |c| c[i] as usize);
+            let (positives, negatives) = &mut gathered[codes.map_or(0, |c| c[i] as usize)];
             // `+ 0.0` turns -0.0 into 0.0 so that equal scores sort next to each other.
             let score = batch.y_score[i] + 0.0;
             if batch.y_true[i] == 1 {
-                positives[g].push(score);
+                positives.push(score);
             } else {
-                negatives[g].push(score);
+                negatives.push(score);
             }
         }
-        positives
-            .into_iter()
-            .zip(negatives)
-            .map(|(p, q)| Ranking::from_unsorted(p, q))
-            .collect()
+        gathered
     };
-    let mut rankings: Vec<Vec<Ranking>> = (0..=columns.len())
+    let mut scores: Vec<Vec<ClassScores>> = (0..columns.len())
         .into_par_iter()
-        .map(|k| match k {
-            0 => gather(None, 0, 1),
-            _ => gather(
-                Some(&columns[k - 1].1),
-                offsets[k - 1],
-                columns[k - 1].0.len(),
-            ),
-        })
+        .map(|a| gather(Some(&columns[a].1), offsets[a], columns[a].0.len()))
         .collect();
+    scores
+        .par_iter_mut()
+        .flat_map(|groups| groups.par_iter_mut())
+        .flat_map_iter(|(positives, negatives)| [positives, negatives])
+        .for_each(sort_scores);
+    // All samples: the groups of the attribute with the fewest groups merged, or, without
+    // attributes, gathered and sorted.
+    let overall_ranking = match scores.iter().min_by_key(|groups| groups.len()) {
+        Some(groups) => {
+            let class = |pick: fn(&ClassScores) -> &[f64]| merge_all(&groups.iter().map(pick).collect::<Vec<_>>());
+            let (positives, negatives) = rayon::join(|| class(|g| &g.0), || class(|g| &g.1));
+            Ranking::from_sorted(positives, negatives)
+        }
+        None => {
+            let (mut positives, mut negatives) = gather(None, 0, 1).pop().unwrap_or_default();
+            rayon::join(|| sort_scores(&mut positives), || sort_scores(&mut negatives));
+            Ranking::from_sorted(positives, negatives)
+        }
+    };
+    let rankings = scores.into_iter().map(|groups| {
+        groups
+            .into_iter()
+            .map(|(p, q)| Ranking::from_sorted(p, q))
+            .collect::<Vec<_>>()
+    });
 
-    let overall = SetStats::new(tallies[0], rankings[0].pop().unwrap_or_default());
+    let overall = SetStats::new(tallies[0], overall_ranking);
     let attributes = batch
         .attributes
         .iter()
         .zip(&columns)
         .zip(&offsets)
-        .zip(rankings.into_iter().skip(1))
+        .zip(rankings)
         .map(|((((name, _), (levels, _)), &offset), ranking)| {
             let mut groups = BTreeMap::<String, SetStats>::new();
             for (g, (level, ranking)) in levels.iter().zip(ranking).enumerate() {

@@ -11,13 +11,8 @@ use crate::registry::Registry;
 
 /// Every metric registered in `registry` on `set`; samples without a hard prediction are predicted
 /// positive when `y_score >= threshold`.
-pub fn evaluate(
-    registry: &Registry,
-    set: &PredictionSet<'_>,
-    threshold: f64,
-) -> anyhow::Result<MetricsReport> {
-    let mut accumulator =
-        Accumulator::new(threshold, set.attributes.iter().map(|(name, _)| *name))?;
+pub fn evaluate(registry: &Registry, set: &PredictionSet<'_>, threshold: f64) -> anyhow::Result<MetricsReport> {
+    let mut accumulator = Accumulator::new(threshold, set.attributes.iter().map(|(name, _)| *name))?;
     accumulator.update(set)?;
     accumulator.compute(registry)
 }
@@ -55,11 +50,7 @@ impl Accumulator {
         let sets: Vec<&SetStats> = std::iter::once(self.overall())
             .chain(self.attributes().iter().flat_map(|a| a.groups().values()))
             .collect();
-        let mut reports = sets
-            .par_iter()
-            .map(|s| set_report(s))
-            .collect::<Vec<_>>()
-            .into_iter();
+        let mut reports = sets.par_iter().map(|s| set_report(s)).collect::<Vec<_>>().into_iter();
         let overall = reports.next().expect("the overall set is always first");
 
         let attributes = self
@@ -93,6 +84,7 @@ impl Accumulator {
             overall,
             attributes,
             warnings: self.warnings(),
+            bootstrap: None,
         })
     }
 
@@ -104,18 +96,13 @@ impl Accumulator {
                 warnings.push(format!("{prefix} no positive sample; tpr undefined"));
             }
             if stats.confusion().negatives() == 0 {
-                warnings.push(format!(
-                    "{prefix} no negative sample; tnr and fpr undefined"
-                ));
+                warnings.push(format!("{prefix} no negative sample; tnr and fpr undefined"));
             }
         };
         check("overall: there is".to_string(), self.overall());
         for a in self.attributes() {
             for (group, stats) in a.groups() {
-                check(
-                    format!("attribute '{}': group '{group}' has", a.name()),
-                    stats,
-                );
+                check(format!("attribute '{}': group '{group}' has", a.name()), stats);
             }
         }
         warnings
@@ -127,5 +114,6 @@ fn metric_value(key: &str, value: Option<f64>) -> MetricValue {
     MetricValue {
         key: key.to_string(),
         value: value.filter(|v| v.is_finite()),
+        ci: None,
     }
 }

@@ -133,11 +133,7 @@ impl<'a> PredictionSet<'a> {
         if let Some(y_pred) = self.y_pred {
             check_binary("y_pred", y_pred)?;
         }
-        if let Some(i) = self
-            .y_score
-            .par_iter()
-            .position_first(|s| !(0.0..=1.0).contains(s))
-        {
+        if let Some(i) = self.y_score.first_position(|s| !(0.0..=1.0).contains(s)) {
             anyhow::bail!(
                 "y_score of sample {i} is {}, not a probability in [0, 1]",
                 self.y_score[i]
@@ -146,7 +142,7 @@ impl<'a> PredictionSet<'a> {
         for (name, column) in &self.attributes {
             if let GroupColumn::Coded { levels, codes } = column {
                 let limit = levels.len();
-                if let Some(i) = codes.par_iter().position_first(|&c| c as usize >= limit) {
+                if let Some(i) = codes.first_position(|&c| c as usize >= limit) {
                     anyhow::bail!(
                         "attribute `{name}`: sample {i} has group code {} but there are {limit} groups",
                         codes[i]
@@ -159,8 +155,24 @@ impl<'a> PredictionSet<'a> {
 }
 
 fn check_binary(what: &str, values: &[u8]) -> anyhow::Result<()> {
-    if let Some(i) = values.par_iter().position_first(|&v| v > 1) {
+    if let Some(i) = values.first_position(|&v| v > 1) {
         anyhow::bail!("{what} of sample {i} is {}, not 0 or 1", values[i]);
     }
     Ok(())
+}
+
+/// Samples per parallel work item of a scan.
+const SCAN_CHUNK: usize = 1 << 16;
+
+/// The first index whose value fails a check, scanned in parallel chunks (each a tight loop).
+trait FirstPosition<T> {
+    fn first_position(&self, bad: impl Fn(&T) -> bool + Sync) -> Option<usize>;
+}
+
+impl<T: Sync> FirstPosition<T> for [T] {
+    fn first_position(&self, bad: impl Fn(&T) -> bool + Sync) -> Option<usize> {
+        self.par_chunks(SCAN_CHUNK)
+            .enumerate()
+            .find_map_first(|(k, chunk)| chunk.iter().position(&bad).map(|i| k * SCAN_CHUNK + i))
+    }
 }

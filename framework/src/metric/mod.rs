@@ -9,6 +9,7 @@
 //! [`evaluate`] does all of this for one [`PredictionSet`] and returns a [`MetricsReport`].
 
 mod accumulator;
+mod bootstrap;
 mod calibration;
 mod confusion;
 mod evaluate;
@@ -24,6 +25,7 @@ mod table;
 mod tests;
 
 pub use accumulator::{Accumulator, AttributeStats};
+pub use bootstrap::evaluate_with_bootstrap;
 pub use calibration::{calibration_bin, Calibration, CalibrationBin, CALIBRATION_BINS};
 pub use confusion::Confusion;
 pub use evaluate::evaluate;
@@ -31,6 +33,6 @@ pub use flatten::mlflow_name;
 pub use input::{GroupColumn, PredictionSet};
 pub use plugin::{AttributeMetric, AttributeValues, Metric, Scope, SetMetric};
 pub use ranking::Ranking;
-pub use report::{AttributeReport, MetricValue, MetricsReport, SetReport};
+pub use report::{AttributeReport, BootstrapSettings, MetricValue, MetricsReport, SetReport};
 pub use set_stats::{SetStats, LOG_LOSS_EPS};
 pub use sum::CompensatedSum;

@@ -11,6 +11,9 @@ pub struct MetricValue {
     pub key: String,
     /// Its value.
     pub value: Option<f64>,
+    /// Its bootstrap percentile confidence interval `[low, high]`, when one was computed and the
+    /// value is defined in at least one resample.
+    pub ci: Option<[f64; 2]>,
 }
 
 /// The per-set metrics of one set of samples.
@@ -25,10 +28,7 @@ pub struct SetReport {
 impl SetReport {
     /// The value of metric `key`; `None` when it is undefined or not in the report.
     pub fn get(&self, key: &str) -> Option<f64> {
-        self.metrics
-            .iter()
-            .find(|m| m.key == key)
-            .and_then(|m| m.value)
+        self.metrics.iter().find(|m| m.key == key).and_then(|m| m.value)
     }
 }
 
@@ -46,18 +46,12 @@ pub struct AttributeReport {
 impl AttributeReport {
     /// The value of per-attribute metric `key`; `None` when undefined or not in the report.
     pub fn get(&self, key: &str) -> Option<f64> {
-        self.metrics
-            .iter()
-            .find(|m| m.key == key)
-            .and_then(|m| m.value)
+        self.metrics.iter().find(|m| m.key == key).and_then(|m| m.value)
     }
 
     /// The per-set metrics of one group.
     pub fn group(&self, name: &str) -> Option<&SetReport> {
-        self.groups
-            .iter()
-            .find(|(g, _)| g == name)
-            .map(|(_, set)| set)
+        self.groups.iter().find(|(g, _)| g == name).map(|(_, set)| set)
     }
 }
 
@@ -74,6 +68,19 @@ pub struct MetricsReport {
     pub attributes: Vec<AttributeReport>,
     /// Data problems that make some values undefined (e.g. a group with no positive sample).
     pub warnings: Vec<String>,
+    /// How the confidence intervals were computed, when they were.
+    pub bootstrap: Option<BootstrapSettings>,
+}
+
+/// Settings of a bootstrap: percentile intervals from resamples stratified by group.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct BootstrapSettings {
+    /// Number of resamples.
+    pub resamples: usize,
+    /// Seed of the resampling; the same seed gives the same intervals.
+    pub seed: u64,
+    /// Coverage of the intervals, e.g. 0.95.
+    pub confidence: f64,
 }
 
 impl MetricsReport {
@@ -100,60 +107,80 @@ impl MetricsReport {
     }
 }
 
+/// A value: plain, or `{"value": .., "ci": [lo, hi]}` in a report with confidence intervals.
+struct ValueJson<'a>(&'a MetricValue, bool);
+
+impl Serialize for ValueJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let ValueJson(m, with_ci) = *self;
+        if !with_ci {
+            return m.value.serialize(serializer);
+        }
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("value", &m.value)?;
+        map.serialize_entry("ci", &m.ci)?;
+        map.end()
+    }
+}
+
 /// `{"n": .., key: value, ..}`.
-struct SetJson<'a>(&'a SetReport);
+struct SetJson<'a>(&'a SetReport, bool);
 
 impl Serialize for SetJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(1 + self.0.metrics.len()))?;
         map.serialize_entry("n", &self.0.n)?;
         for m in &self.0.metrics {
-            map.serialize_entry(&m.key, &m.value)?;
+            map.serialize_entry(&m.key, &ValueJson(m, self.1))?;
         }
         map.end()
     }
 }
 
 /// `{group: {..}, ..}`.
-struct GroupsJson<'a>(&'a [(String, SetReport)]);
+struct GroupsJson<'a>(&'a [(String, SetReport)], bool);
 
 impl Serialize for GroupsJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.0.iter().map(|(name, set)| (name, SetJson(set))))
+        serializer.collect_map(self.0.iter().map(|(name, set)| (name, SetJson(set, self.1))))
     }
 }
 
 /// `{"groups": {..}, key: value, ..}`.
-struct AttributeJson<'a>(&'a AttributeReport);
+struct AttributeJson<'a>(&'a AttributeReport, bool);
 
 impl Serialize for AttributeJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(1 + self.0.metrics.len()))?;
-        map.serialize_entry("groups", &GroupsJson(&self.0.groups))?;
+        map.serialize_entry("groups", &GroupsJson(&self.0.groups, self.1))?;
         for m in &self.0.metrics {
-            map.serialize_entry(&m.key, &m.value)?;
+            map.serialize_entry(&m.key, &ValueJson(m, self.1))?;
         }
         map.end()
     }
 }
 
 /// `{attribute: {..}, ..}`.
-struct AttributesJson<'a>(&'a [AttributeReport]);
+struct AttributesJson<'a>(&'a [AttributeReport], bool);
 
 impl Serialize for AttributesJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.0.iter().map(|a| (&a.name, AttributeJson(a))))
+        serializer.collect_map(self.0.iter().map(|a| (&a.name, AttributeJson(a, self.1))))
     }
 }
 
 impl Serialize for MetricsReport {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(5))?;
+        let with_ci = self.bootstrap.is_some();
+        let mut map = serializer.serialize_map(Some(5 + usize::from(with_ci)))?;
         map.serialize_entry("n", &self.n)?;
         map.serialize_entry("threshold", &self.threshold)?;
-        map.serialize_entry("overall", &SetJson(&self.overall))?;
-        map.serialize_entry("attributes", &AttributesJson(&self.attributes))?;
+        map.serialize_entry("overall", &SetJson(&self.overall, with_ci))?;
+        map.serialize_entry("attributes", &AttributesJson(&self.attributes, with_ci))?;
         map.serialize_entry("warnings", &self.warnings)?;
+        if let Some(bootstrap) = &self.bootstrap {
+            map.serialize_entry("bootstrap", bootstrap)?;
+        }
         map.end()
     }
 }

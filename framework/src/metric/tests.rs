@@ -48,11 +48,7 @@ impl AttributeMetric for MaxPositives {
         &["n_pos"]
     }
     fn compute(&self, attribute: &AttributeValues<'_>) -> Option<f64> {
-        attribute
-            .groups("n_pos")
-            .into_iter()
-            .flatten()
-            .reduce(f64::max)
+        attribute.groups("n_pos").into_iter().flatten().reduce(f64::max)
     }
 }
 
@@ -109,21 +105,11 @@ fn confusion_counts_each_outcome() {
         c.observe(positive, predicted);
     }
     assert_eq!(
-        (
-            c.true_positives,
-            c.false_negatives,
-            c.false_positives,
-            c.true_negatives
-        ),
+        (c.true_positives, c.false_negatives, c.false_positives, c.true_negatives),
         (1, 1, 1, 2)
     );
     assert_eq!(
-        (
-            c.total(),
-            c.positives(),
-            c.negatives(),
-            c.predicted_positives()
-        ),
+        (c.total(), c.positives(), c.negatives(), c.predicted_positives()),
         (5, 2, 3, 2)
     );
 }
@@ -172,9 +158,8 @@ fn coded_columns_skip_unused_levels_and_join_repeated_ones() {
 fn bad_batches_are_rejected() {
     let mut accumulator = Accumulator::new(0.5, ["g"]).unwrap();
     let g = groups(&["a", "b"]);
-    let error = |set: PredictionSet<'_>, accumulator: &mut Accumulator| {
-        accumulator.update(&set).unwrap_err().to_string()
-    };
+    let error =
+        |set: PredictionSet<'_>, accumulator: &mut Accumulator| accumulator.update(&set).unwrap_err().to_string();
     let message = error(
         PredictionSet::new(&[1, 2], &[0.5, 0.5]).with_attribute("g", &g),
         &mut accumulator,
@@ -205,11 +190,7 @@ fn bad_batches_are_rejected() {
     assert!(Accumulator::new(f64::NAN, ["g"]).is_err());
     assert!(Accumulator::new(0.5, ["g", "g"]).is_err());
     let other = Accumulator::new(0.3, ["g"]).unwrap();
-    assert!(accumulator
-        .merge(other)
-        .unwrap_err()
-        .to_string()
-        .contains("threshold"));
+    assert!(accumulator.merge(other).unwrap_err().to_string().contains("threshold"));
     assert!(accumulator
         .compute(&registry())
         .unwrap_err()
@@ -232,8 +213,7 @@ fn a_missing_required_metric_is_named() {
 
 fn sample_report() -> MetricsReport {
     let g = groups(&["80+", "80+", ">=50", "a_b", "a/b"]);
-    let set =
-        PredictionSet::new(&[1, 1, 0, 1, 0], &[0.9, 0.8, 0.3, 0.6, 0.1]).with_attribute("age+", &g);
+    let set = PredictionSet::new(&[1, 1, 0, 1, 0], &[0.9, 0.8, 0.3, 0.6, 0.1]).with_attribute("age+", &g);
     evaluate(&registry(), &set, 0.5).unwrap()
 }
 
@@ -245,9 +225,7 @@ fn reports_serialise_to_the_contract_shape() {
         "{json}"
     );
     assert!(
-        json.contains(
-            r#""a/b":{"n":1,"n_pos":null},"a_b":{"n":1,"n_pos":1.0}},"max_pos":2.0}},"warnings":["#
-        ),
+        json.contains(r#""a/b":{"n":1,"n_pos":null},"a_b":{"n":1,"n_pos":1.0}},"max_pos":2.0}},"warnings":["#),
         "{json}"
     );
 }
@@ -255,12 +233,12 @@ fn reports_serialise_to_the_contract_shape() {
 #[test]
 fn warnings_name_groups_missing_a_class() {
     let report = sample_report();
-    assert!(report.warnings.contains(
-        &"attribute 'age+': group '80+' has no negative sample; tnr and fpr undefined".to_string()
-    ));
-    assert!(report.warnings.contains(
-        &"attribute 'age+': group 'a/b' has no positive sample; tpr undefined".to_string()
-    ));
+    assert!(report
+        .warnings
+        .contains(&"attribute 'age+': group '80+' has no negative sample; tnr and fpr undefined".to_string()));
+    assert!(report
+        .warnings
+        .contains(&"attribute 'age+': group 'a/b' has no positive sample; tpr undefined".to_string()));
 }
 
 #[test]
@@ -294,16 +272,21 @@ fn tables_align_columns_and_show_nulls_as_dashes() {
         lines[0].starts_with("set") && lines[0].ends_with("selection_rate"),
         "{table}"
     );
-    assert!(
-        lines[1].starts_with("overall") && lines[1].contains(" 5 "),
-        "{table}"
-    );
+    assert!(lines[1].starts_with("overall") && lines[1].contains(" 5 "), "{table}");
     assert!(lines.iter().any(|l| l.starts_with("age+ = 80+")), "{table}");
     assert!(lines[1].trim_end().ends_with('-'), "{table}");
     assert!(table.contains("\nwarnings:\n  attribute 'age+'"), "{table}");
     let header_width = lines[0].len();
-    assert!(
-        lines[1..6].iter().all(|l| l.len() <= header_width),
-        "{table}"
-    );
+    assert!(lines[1..6].iter().all(|l| l.len() <= header_width), "{table}");
+}
+
+#[test]
+fn merging_sorted_parts_keeps_every_score_in_order() {
+    let parts: Vec<Vec<f64>> = vec![vec![0.1, 0.5], vec![], vec![0.2, 0.5, 0.9], vec![0.0], vec![0.3, 1.0]];
+    for k in 0..=parts.len() {
+        let slices: Vec<&[f64]> = parts[..k].iter().map(Vec::as_slice).collect();
+        let mut expected: Vec<f64> = slices.concat();
+        expected.sort_by(f64::total_cmp);
+        assert_eq!(super::ranking::merge_all(&slices), expected, "{k} parts");
+    }
 }

@@ -40,14 +40,8 @@ pub fn roc_auc(ranking: &Ranking) -> Option<f64> {
     while i < positives.len() {
         let score = positives[i];
         let block_end = i + positives[i..].iter().take_while(|&&s| s == score).count();
-        below += negatives[below..]
-            .iter()
-            .take_while(|&&s| s < score)
-            .count();
-        let tied = negatives[below..]
-            .iter()
-            .take_while(|&&s| s == score)
-            .count();
+        below += negatives[below..].iter().take_while(|&&s| s < score).count();
+        let tied = negatives[below..].iter().take_while(|&&s| s == score).count();
         twice_pairs += (block_end - i) as u128 * (2 * below + tied) as u128;
         i = block_end;
     }

@@ -67,9 +67,6 @@ impl Interner {
 
     /// The distinct values by code, each with the row where it first appeared.
     pub(crate) fn values(&self) -> impl Iterator<Item = (&[u8], usize)> {
-        self.values
-            .iter()
-            .map(|v| &**v)
-            .zip(self.first_rows.iter().copied())
+        self.values.iter().map(|v| &**v).zip(self.first_rows.iter().copied())
     }
 }

@@ -25,10 +25,6 @@ impl AttributeMetric for WorstAuc {
     }
 
     fn compute(&self, attribute: &AttributeValues<'_>) -> Option<f64> {
-        attribute
-            .groups("auc")
-            .into_iter()
-            .flatten()
-            .reduce(f64::min)
+        attribute.groups("auc").into_iter().flatten().reduce(f64::min)
     }
 }

@@ -26,7 +26,9 @@ fn assert_names(message: &str, parts: &[&str]) {
 
 #[test]
 fn reads_labels_scores_predictions_and_attributes() {
-    let p = parse("y_true,y_score,y_pred,site,sex\n1,0.9,1,\"Boston, MA\",F\n0,0.2,0,São Paulo,M\n0,1,1,\"Boston, MA\",M\n");
+    let p = parse(
+        "y_true,y_score,y_pred,site,sex\n1,0.9,1,\"Boston, MA\",F\n0,0.2,0,São Paulo,M\n0,1,1,\"Boston, MA\",M\n",
+    );
     assert_eq!(p.y_true, [1, 0, 0]);
     assert_eq!(p.y_score, [0.9, 0.2, 1.0]);
     assert_eq!(p.y_pred, Some(vec![1, 0, 1]));
@@ -40,12 +42,7 @@ fn reads_labels_scores_predictions_and_attributes() {
 #[test]
 fn group_col_selects_and_orders_attributes() {
     let text = "a,y_score,b,y_true,c\nx,0.5,u,1,p\ny,0.25,v,0,q\n";
-    let p = parse_predictions(
-        "preds.csv",
-        text.as_bytes(),
-        &["c".to_string(), "a".to_string()],
-    )
-    .unwrap();
+    let p = parse_predictions("preds.csv", text.as_bytes(), &["c".to_string(), "a".to_string()]).unwrap();
     let names: Vec<&str> = p.attributes.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(names, ["c", "a"]);
     assert_eq!(p.y_true, [1, 0]);
@@ -82,10 +79,7 @@ fn large_files_parse_in_chunks_like_small_ones() {
     // A bad row deep in a later chunk is reported with its row in the whole file.
     let bad = text.replacen("1,0.999,", "1,1.5,", 1);
     let line = bad.lines().position(|l| l.starts_with("1,1.5,")).unwrap() + 1;
-    assert_names(
-        &error(&bad, &[]),
-        &[&format!("row {line}, column `y_score`"), "1.5"],
-    );
+    assert_names(&error(&bad, &[]), &[&format!("row {line}, column `y_score`"), "1.5"]);
 }
 
 #[test]
@@ -106,10 +100,7 @@ fn a_missing_column_is_named() {
         &error("y_score,g\n0.5,a\n", &[]),
         &["row 1", "column `y_true`", "missing"],
     );
-    assert_names(
-        &error("y_true,g\n1,a\n", &[]),
-        &["row 1", "column `y_score`"],
-    );
+    assert_names(&error("y_true,g\n1,a\n", &[]), &["row 1", "column `y_score`"]);
 }
 
 #[test]
@@ -146,18 +137,12 @@ fn a_score_outside_the_unit_interval_or_nan_is_named() {
         &error("y_true,y_score\n1,0.5\n0,1.2\n", &[]),
         &["row 3, column `y_score`", "1.2"],
     );
-    assert_names(
-        &error("y_true,y_score\n1,-0.1\n", &[]),
-        &["row 2, column `y_score`"],
-    );
+    assert_names(&error("y_true,y_score\n1,-0.1\n", &[]), &["row 2, column `y_score`"]);
     assert_names(
         &error("y_true,y_score\n1,NaN\n", &[]),
         &["row 2, column `y_score`", "NaN"],
     );
-    assert_names(
-        &error("y_true,y_score\n1,\n", &[]),
-        &["row 2, column `y_score`"],
-    );
+    assert_names(&error("y_true,y_score\n1,\n", &[]), &["row 2, column `y_score`"]);
     assert_names(
         &error("y_true,y_score\n1,abc\n", &[]),
         &["row 2, column `y_score`", "abc"],
@@ -195,8 +180,40 @@ fn a_duplicate_column_is_an_error() {
 fn a_missing_file_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("absent.csv");
-    let message = fairlab_metrics::read_predictions(&path, &[])
-        .unwrap_err()
-        .to_string();
+    let message = fairlab_metrics::read_predictions(&path, &[]).unwrap_err().to_string();
     assert!(message.contains("absent.csv"), "{message}");
+}
+
+/// The same rows written plainly and with every group value quoted (which takes the general CSV
+/// parser instead of the plain fast path) must read the same, or fail the same way.
+#[test]
+fn the_plain_fast_path_reads_like_the_csv_parser() {
+    let rows: [&[(&str, &str, &str)]; 4] = [
+        &[("1", "0.5", "a"), ("0", "0.25", "b b"), ("1", "1", "")],
+        &[("1", "0.5", "a"), ("2", "0.5", "b")],
+        &[("1", "0.5", "a"), ("0", "0.5", "b,extra")],
+        &[("0", " 0.75 ", "x"), ("1.0", "0", "y")],
+    ];
+    for rows in rows {
+        for (end, blank) in [("\n", ""), ("\r\n", ""), ("\n", "\n"), ("\r\n", "\r\n")] {
+            let write = |quote: bool| {
+                let mut text = format!("y_true,y_score,g{end}");
+                for (i, (y, s, g)) in rows.iter().enumerate() {
+                    let g = if quote {
+                        g.split(',').map(|p| format!("\"{p}\"")).collect::<Vec<_>>().join(",")
+                    } else {
+                        g.to_string()
+                    };
+                    text.push_str(&format!("{y},{s},{g}{end}"));
+                    if i == 0 {
+                        text.push_str(blank);
+                    }
+                }
+                text
+            };
+            let (plain, quoted) = (write(false), write(true));
+            let read = |text: &str| parse_predictions("preds.csv", text.as_bytes(), &[]).map_err(|e| e.to_string());
+            assert_eq!(read(&plain), read(&quoted), "{plain:?} vs {quoted:?}");
+        }
+    }
 }

@@ -76,10 +76,7 @@ fn check_warnings(expected: &Value, actual: &Value, errors: &mut Vec<String>) {
         .filter_map(Value::as_str)
         .collect();
     for about in expected["_warnings_about"].as_array().into_iter().flatten() {
-        let (attribute, group) = (
-            about["attribute"].as_str().unwrap(),
-            about["group"].as_str().unwrap(),
-        );
+        let (attribute, group) = (about["attribute"].as_str().unwrap(), about["group"].as_str().unwrap());
         if !warnings
             .iter()
             .any(|w| w.contains(&format!("'{attribute}'")) && w.contains(&format!("'{group}'")))
@@ -115,10 +112,8 @@ fn golden_cases_match_the_contract() {
     for csv in &cases {
         let stem = csv.with_extension("");
         let (threshold, group_cols) = case_args(&stem.with_extension("args"));
-        let expected: Value = serde_json::from_str(
-            &std::fs::read_to_string(stem.with_extension("expected.json")).unwrap(),
-        )
-        .unwrap();
+        let expected: Value =
+            serde_json::from_str(&std::fs::read_to_string(stem.with_extension("expected.json")).unwrap()).unwrap();
         let predictions = fairlab_metrics::read_predictions(csv, &group_cols).unwrap();
         let report = evaluate(&registry, &predictions.as_set(), threshold).unwrap();
         let actual = serde_json::to_value(&report).unwrap();

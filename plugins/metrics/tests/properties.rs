@@ -83,13 +83,7 @@ fn assert_close(a: &BTreeMap<String, f64>, b: &BTreeMap<String, f64>) -> Result<
     prop_assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
     for (k, x) in a {
         let y = b[k];
-        prop_assert!(
-            (x - y).abs() <= 1e-12 * x.abs().max(1.0),
-            "{}: {} vs {}",
-            k,
-            x,
-            y
-        );
+        prop_assert!((x - y).abs() <= 1e-12 * x.abs().max(1.0), "{}: {} vs {}", k, x, y);
     }
     Ok(())
 }
