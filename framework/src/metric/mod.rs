@@ -6,7 +6,8 @@
 //! sensitive attribute, in an [`Accumulator`] that is updated in one pass per batch and merges
 //! across batches and workers. Each registered [`Metric`] is then computed from those statistics:
 //! per set ([`SetMetric`], e.g. `auc`) or per attribute ([`AttributeMetric`], e.g. `dpd`).
-//! [`evaluate`] does all of this for one [`PredictionSet`] and returns a [`MetricsReport`].
+//! [`evaluate`] does all of this for one [`PredictionSet`] and returns a [`MetricsReport`];
+//! [`evaluate_with_bootstrap`] adds percentile confidence intervals from stratified resamples.
 
 mod accumulator;
 mod bootstrap;
