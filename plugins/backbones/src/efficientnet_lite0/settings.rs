@@ -1,0 +1,50 @@
+//! The plugin's YAML settings.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// `backbone: {kind: efficientnet-lite0, weights: ..., device: ..., dtype: ..., batch_size: ...}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EfficientNetLite0Settings {
+    /// Folder holding `config.json` and `model.safetensors`.
+    #[serde(default = "default_weights")]
+    pub weights: PathBuf,
+    /// `auto`, `cpu`, `cuda` or `cuda:N`.
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// `f32`, `f16` or `bf16`: the dtype of the weights and the features.
+    #[serde(default = "default_dtype")]
+    pub dtype: String,
+    /// Images per forward pass when extracting features (read by the runner).
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+}
+
+impl Default for EfficientNetLite0Settings {
+    fn default() -> Self {
+        Self {
+            weights: default_weights(),
+            device: default_device(),
+            dtype: default_dtype(),
+            batch_size: default_batch_size(),
+        }
+    }
+}
+
+fn default_weights() -> PathBuf {
+    PathBuf::from("models/efficientnet-lite0")
+}
+
+fn default_device() -> String {
+    "auto".to_string()
+}
+
+fn default_dtype() -> String {
+    "f32".to_string()
+}
+
+fn default_batch_size() -> usize {
+    64
+}
