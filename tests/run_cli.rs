@@ -21,7 +21,9 @@ struct Sandbox {
 
 impl Sandbox {
     fn new() -> Self {
-        Self { dir: tempfile::tempdir().unwrap() }
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     fn store(&self) -> PathBuf {
@@ -73,13 +75,26 @@ impl Sandbox {
 }
 
 fn run_id(stdout: &str) -> String {
-    stdout.lines().find_map(|l| l.strip_prefix("run ")).unwrap().split_whitespace().next().unwrap().to_string()
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("run "))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
 fn quickstart_runs_end_to_end_and_logs_everything() {
     let sb = Sandbox::new();
-    let out = sb.quickstart(&shared_cache(), &[]).assert().success().get_output().stdout.clone();
+    let out = sb
+        .quickstart(&shared_cache(), &[])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let stdout = String::from_utf8(out).unwrap();
     assert!(stdout.contains("test metrics (148 samples"), "{stdout}");
     assert!(stdout.contains("sex") && stdout.contains("age_group"), "{stdout}");
@@ -90,8 +105,14 @@ fn quickstart_runs_end_to_end_and_logs_everything() {
     assert!(run.ends_with(&id));
     let meta = std::fs::read_to_string(run.join("meta.yaml")).unwrap();
     assert!(meta.contains("status: 3"), "{meta}");
-    assert_eq!(std::fs::read_to_string(run.join("params/debiaser.epochs")).unwrap(), "3");
-    assert_eq!(std::fs::read_to_string(run.join("params/dataset.attributes")).unwrap(), "[sex, age_group]");
+    assert_eq!(
+        std::fs::read_to_string(run.join("params/debiaser.epochs")).unwrap(),
+        "3"
+    );
+    assert_eq!(
+        std::fs::read_to_string(run.join("params/dataset.attributes")).unwrap(),
+        "[sex, age_group]"
+    );
     let train_loss = std::fs::read_to_string(run.join("metrics/train_loss")).unwrap();
     assert_eq!(train_loss.lines().count(), 3, "one point per epoch");
     assert!(run.join("metrics/val_auc").exists() && run.join("metrics/test_auc").exists());
@@ -106,12 +127,27 @@ fn quickstart_runs_end_to_end_and_logs_everything() {
     assert!(config.contains("epochs: 3"), "the resolved config is saved: {config}");
     assert!(run.join("artifacts/model/probe.safetensors").exists());
     assert!(run.join("artifacts/predictions/test.csv").exists());
-    for tag in ["mlflow.runName", "mlflow.user", "mlflow.source.name", "fairlab.version", "fairlab.seed", "fairlab.host"] {
+    for tag in [
+        "mlflow.runName",
+        "mlflow.user",
+        "mlflow.source.name",
+        "fairlab.version",
+        "fairlab.seed",
+        "fairlab.host",
+    ] {
         assert!(run.join("tags").join(tag).exists(), "tag {tag}");
     }
 
-    sb.fairlab().args(["runs", "list"]).assert().success().stdout(predicate::str::contains(&id));
-    sb.fairlab().args(["runs", "show", &id]).assert().success().stdout(predicate::str::contains("FINISHED"));
+    sb.fairlab()
+        .args(["runs", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(&id));
+    sb.fairlab()
+        .args(["runs", "show", &id])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("FINISHED"));
 }
 
 #[test]
@@ -128,8 +164,14 @@ fn runs_are_deterministic_given_the_seed() {
 fn a_second_run_hits_the_feature_cache() {
     let sb = Sandbox::new();
     let cache = sb.dir.path().join("features");
-    sb.quickstart(&cache, &[]).assert().success().stdout(predicate::str::contains("features: extracted, cached in"));
-    sb.quickstart(&cache, &["seed=1"]).assert().success().stdout(predicate::str::contains("features: from the cache"));
+    sb.quickstart(&cache, &[])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("features: extracted, cached in"));
+    sb.quickstart(&cache, &["seed=1"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("features: from the cache"));
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
 }
 
@@ -139,9 +181,14 @@ fn a_nan_loss_marks_the_run_failed() {
     sb.quickstart(&shared_cache(), &["debiaser.optimizer.lr=.nan"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("the training loss is NaN at epoch").and(predicate::str::contains("recorded as FAILED")));
+        .stderr(
+            predicate::str::contains("the training loss is NaN at epoch")
+                .and(predicate::str::contains("recorded as FAILED")),
+        );
     let run = &sb.runs()[0];
-    assert!(std::fs::read_to_string(run.join("meta.yaml")).unwrap().contains("status: 4"));
+    assert!(std::fs::read_to_string(run.join("meta.yaml"))
+        .unwrap()
+        .contains("status: 4"));
     let reason = std::fs::read_to_string(run.join("tags/fairlab.failure_reason")).unwrap();
     assert!(reason.contains("NaN"), "{reason}");
 }
@@ -154,7 +201,9 @@ fn a_missing_data_folder_is_a_clear_failure() {
         .code(1)
         .stderr(predicate::str::contains("dataset folder data/nope does not exist"));
     let run = &sb.runs()[0];
-    assert!(std::fs::read_to_string(run.join("tags/fairlab.failure_reason")).unwrap().contains("data/nope"));
+    assert!(std::fs::read_to_string(run.join("tags/fairlab.failure_reason"))
+        .unwrap()
+        .contains("data/nope"));
 }
 
 #[test]
@@ -168,7 +217,9 @@ fn an_unknown_key_is_exit_2_with_line_and_column() {
         .arg(&bad)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains(format!("bad.yaml:{line}:3: `debiaser.standardise`: unknown field `standardise`")));
+        .stderr(predicate::str::contains(format!(
+            "bad.yaml:{line}:3: `debiaser.standardise`: unknown field `standardise`"
+        )));
     assert!(!sb.store().exists() || sb.runs().is_empty(), "no run for a bad config");
 }
 
@@ -183,7 +234,9 @@ fn a_wrong_type_is_exit_2_with_line_and_column() {
         .arg(&bad)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains(format!("bad.yaml:{line}:1: `seed`: invalid type")));
+        .stderr(predicate::str::contains(format!(
+            "bad.yaml:{line}:1: `seed`: invalid type"
+        )));
 }
 
 #[test]
@@ -211,7 +264,13 @@ fn a_bad_override_names_the_set_flag() {
 fn dry_run_prints_the_resolved_config_and_runs_nothing() {
     let sb = Sandbox::new();
     sb.fairlab()
-        .args(["run", "experiments/quickstart.yaml", "--dry-run", "--set", "debiaser.epochs=11"])
+        .args([
+            "run",
+            "experiments/quickstart.yaml",
+            "--dry-run",
+            "--set",
+            "debiaser.epochs=11",
+        ])
         .assert()
         .success()
         .stdout(predicate::str::contains("epochs: 11").and(predicate::str::contains("kind: efficientnet-lite0")));
@@ -245,18 +304,31 @@ fn ctrl_c_ends_the_run_as_killed() {
     let mut child = cmd.spawn().unwrap();
     let started = std::time::Instant::now();
     // Wait until training has logged an epoch, then press Ctrl-C.
-    while !sb.store().exists() || sb.runs().first().map(|r| !r.join("metrics/train_loss").exists()).unwrap_or(true) {
+    while !sb.store().exists()
+        || sb
+            .runs()
+            .first()
+            .map(|r| !r.join("metrics/train_loss").exists())
+            .unwrap_or(true)
+    {
         assert!(started.elapsed().as_secs() < 600, "training never started");
         assert!(child.try_wait().unwrap().is_none(), "fairlab exited early");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("recorded as KILLED"), "{stderr}");
     let run = &sb.runs()[0];
-    assert!(std::fs::read_to_string(run.join("meta.yaml")).unwrap().contains("status: 5"));
-    assert!(std::fs::read_to_string(run.join("tags/fairlab.failure_reason")).unwrap().contains("Ctrl-C"));
+    assert!(std::fs::read_to_string(run.join("meta.yaml"))
+        .unwrap()
+        .contains("status: 5"));
+    assert!(std::fs::read_to_string(run.join("tags/fairlab.failure_reason"))
+        .unwrap()
+        .contains("Ctrl-C"));
 }

@@ -34,7 +34,10 @@ impl SplitData {
 
     /// The column of the named attribute.
     pub fn attribute(&self, names: &[String], name: &str) -> Option<&[String]> {
-        names.iter().position(|n| n == name).map(|i| self.attributes[i].as_slice())
+        names
+            .iter()
+            .position(|n| n == name)
+            .map(|i| self.attributes[i].as_slice())
     }
 }
 
@@ -121,4 +124,3 @@ pub trait Debiaser {
     /// Fit on the training split (and, for model selection, the validation split).
     fn fit(&mut self, ctx: &mut FitContext<'_>) -> anyhow::Result<Box<dyn Predictor>>;
 }
-

@@ -25,10 +25,12 @@ pub fn select_device(spec: &str) -> anyhow::Result<Device> {
         "cuda" => 0,
         _ => match spec.strip_prefix("cuda:").map(str::parse::<usize>) {
             Some(Ok(n)) => n,
-            _ => return Err(ConfigError::new(format!(
-                "unknown device `{spec}`; expected one of auto, cpu, cuda, cuda:N (N = GPU index)"
-            ))
-            .into()),
+            _ => {
+                return Err(ConfigError::new(format!(
+                    "unknown device `{spec}`; expected one of auto, cpu, cuda, cuda:N (N = GPU index)"
+                ))
+                .into())
+            }
         },
     };
     if !candle_core::utils::cuda_is_available() {
@@ -38,9 +40,8 @@ pub fn select_device(spec: &str) -> anyhow::Result<Device> {
         ))
         .into());
     }
-    Device::new_cuda(ordinal).map_err(|e| {
-        ConfigError::new(format!("cannot open CUDA device {ordinal} (`{spec}`): {e}")).into()
-    })
+    Device::new_cuda(ordinal)
+        .map_err(|e| ConfigError::new(format!("cannot open CUDA device {ordinal} (`{spec}`): {e}")).into())
 }
 
 /// The floating-point type a `dtype:` setting names: `f32`, `f16` or `bf16`.
@@ -49,10 +50,7 @@ pub fn parse_dtype(spec: &str) -> anyhow::Result<DType> {
         "f32" => Ok(DType::F32),
         "f16" => Ok(DType::F16),
         "bf16" => Ok(DType::BF16),
-        _ => Err(ConfigError::new(format!(
-            "unknown dtype `{spec}`; expected one of f32, f16, bf16"
-        ))
-        .into()),
+        _ => Err(ConfigError::new(format!("unknown dtype `{spec}`; expected one of f32, f16, bf16")).into()),
     }
 }
 
@@ -61,9 +59,7 @@ mod tests {
     use super::*;
 
     fn config_message(err: anyhow::Error) -> String {
-        err.downcast::<ConfigError>()
-            .expect("a ConfigError")
-            .message
+        err.downcast::<ConfigError>().expect("a ConfigError").message
     }
 
     #[test]
@@ -80,10 +76,7 @@ mod tests {
     fn unknown_device_is_a_config_error() {
         for spec in ["gpu", "cuda:", "cuda:x", "CPU", ""] {
             let message = config_message(select_device(spec).unwrap_err());
-            assert!(
-                message.contains("auto, cpu, cuda, cuda:N"),
-                "{spec}: {message}"
-            );
+            assert!(message.contains("auto, cpu, cuda, cuda:N"), "{spec}: {message}");
         }
     }
 

@@ -44,12 +44,20 @@ pub struct ConfigError {
 impl ConfigError {
     /// An error with only a message.
     pub fn new(message: impl Into<String>) -> Self {
-        Self { location: None, key: None, message: message.into() }
+        Self {
+            location: None,
+            key: None,
+            message: message.into(),
+        }
     }
 
     /// An error about one key.
     pub fn at_key(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { location: None, key: Some(key.into()), message: message.into() }
+        Self {
+            location: None,
+            key: Some(key.into()),
+            message: message.into(),
+        }
     }
 
     /// Attach a location.

@@ -95,7 +95,10 @@ impl FeatureCache {
             ("format".to_string(), FORMAT.to_string()),
             ("backbone".to_string(), backbone.fingerprint()),
             ("preprocessing".to_string(), backbone.preprocessing().fingerprint()),
-            ("dataset".to_string(), format!("{}@{}", dataset.name(), dataset.fingerprint())),
+            (
+                "dataset".to_string(),
+                format!("{}@{}", dataset.name(), dataset.fingerprint()),
+            ),
         ]);
         tensor_io::write_atomic(&path, &tensor_io::to_safetensors(&tensors, metadata)?)?;
         tracing::info!(path = %path.display(), "features stored in the cache");
@@ -105,10 +108,20 @@ impl FeatureCache {
 
 fn read(path: &Path) -> anyhow::Result<SplitFeatures> {
     let (mut tensors, metadata) = tensor_io::load(path, &Device::Cpu)?;
-    anyhow::ensure!(metadata.get("format").map(String::as_str) == Some(FORMAT), "not a {FORMAT} file");
+    anyhow::ensure!(
+        metadata.get("format").map(String::as_str) == Some(FORMAT),
+        "not a {FORMAT} file"
+    );
     Split::ALL
         .into_iter()
-        .map(|s| Ok((s, tensors.remove(s.as_str()).ok_or_else(|| anyhow::anyhow!("no `{s}` tensor"))?)))
+        .map(|s| {
+            Ok((
+                s,
+                tensors
+                    .remove(s.as_str())
+                    .ok_or_else(|| anyhow::anyhow!("no `{s}` tensor"))?,
+            ))
+        })
         .collect()
 }
 
@@ -121,13 +134,22 @@ pub fn extract(
     batch_size: usize,
     mut advance: impl FnMut(usize),
 ) -> anyhow::Result<Tensor> {
-    anyhow::ensure!(batch_size > 0, crate::ConfigError::at_key("features.batch_size", "must be at least 1"));
+    anyhow::ensure!(
+        batch_size > 0,
+        crate::ConfigError::at_key("features.batch_size", "must be at least 1")
+    );
     let mut parts = Vec::new();
     for chunk in samples.chunks(batch_size) {
         crate::interrupt::check()?;
         let pixels = unit_pixels(backbone, dataset, chunk)?;
-        let x = backbone.preprocessing().normalize(&pixels)?.to_dtype(backbone.dtype())?;
-        let f = backbone.encode_images(&x)?.to_dtype(DType::F32)?.to_device(&Device::Cpu)?;
+        let x = backbone
+            .preprocessing()
+            .normalize(&pixels)?
+            .to_dtype(backbone.dtype())?;
+        let f = backbone
+            .encode_images(&x)?
+            .to_dtype(DType::F32)?
+            .to_device(&Device::Cpu)?;
         parts.push(f);
         advance(chunk.len());
     }
@@ -140,6 +162,9 @@ pub fn extract(
 /// Decode and preprocess images (in parallel) to unit-range pixels `[B, 3, H, W]` on the backbone's
 /// device, before normalisation.
 pub fn unit_pixels(backbone: &dyn Backbone, dataset: &dyn Dataset, samples: &[&Sample]) -> anyhow::Result<Tensor> {
-    let images = samples.par_iter().map(|s| dataset.load_image(s)).collect::<anyhow::Result<Vec<_>>>()?;
+    let images = samples
+        .par_iter()
+        .map(|s| dataset.load_image(s))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     backbone.preprocessing().unit_batch(&images, backbone.device())
 }

@@ -45,6 +45,13 @@ pub trait Optimizer: Send {
 /// Read a scalar loss tensor as `f64`, failing clearly when it is not a single element.
 pub fn scalar_loss(loss: &Tensor) -> anyhow::Result<f64> {
     let n = loss.elem_count();
-    anyhow::ensure!(n == 1, "the objective must return a scalar loss, got shape {:?}", loss.shape());
-    Ok(loss.flatten_all()?.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?[0])
+    anyhow::ensure!(
+        n == 1,
+        "the objective must return a scalar loss, got shape {:?}",
+        loss.shape()
+    );
+    Ok(loss
+        .flatten_all()?
+        .to_dtype(candle_core::DType::F64)?
+        .to_vec1::<f64>()?[0])
 }

@@ -71,15 +71,8 @@ impl Preprocessing {
     }
 
     /// A batch of images as a `[B, 3, height, width]` f32 tensor of values in `[0, 1]` on `device`.
-    pub fn unit_batch(
-        &self,
-        images: &[image::DynamicImage],
-        device: &Device,
-    ) -> anyhow::Result<Tensor> {
-        let data: Vec<f32> = images
-            .par_iter()
-            .flat_map_iter(|img| self.to_unit(img))
-            .collect();
+    pub fn unit_batch(&self, images: &[image::DynamicImage], device: &Device) -> anyhow::Result<Tensor> {
+        let data: Vec<f32> = images.par_iter().flat_map_iter(|img| self.to_unit(img)).collect();
         Ok(Tensor::from_vec(
             data,
             (images.len(), 3, self.height, self.width),
@@ -240,8 +233,7 @@ mod tests {
     #[test]
     fn rgb_is_kept_and_alpha_dropped() {
         let rgb = DynamicImage::ImageRgb8(RgbImage::from_raw(1, 1, vec![255, 51, 0]).unwrap());
-        let rgba =
-            DynamicImage::ImageRgba8(RgbaImage::from_raw(1, 1, vec![255, 51, 0, 7]).unwrap());
+        let rgba = DynamicImage::ImageRgba8(RgbaImage::from_raw(1, 1, vec![255, 51, 0, 7]).unwrap());
         let want = [1.0, 0.2, 0.0];
         assert_close(&prep(1, 1).to_unit(&rgb), &want);
         assert_close(&prep(1, 1).to_unit(&rgba), &want);
@@ -260,10 +252,7 @@ mod tests {
     #[test]
     fn normalize_is_per_channel_and_differentiable() {
         let p = prep(1, 1);
-        let unit = Var::from_tensor(
-            &Tensor::new(&[[[[1.0f32]], [[1.0]], [[1.0]]]], &Device::Cpu).unwrap(),
-        )
-        .unwrap();
+        let unit = Var::from_tensor(&Tensor::new(&[[[[1.0f32]], [[1.0]], [[1.0]]]], &Device::Cpu).unwrap()).unwrap();
         let normalized = p.normalize(unit.as_tensor()).unwrap();
         assert_eq!(
             normalized.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
@@ -278,9 +267,7 @@ mod tests {
             .to_vec1::<f32>()
             .unwrap();
         assert_eq!(grad, vec![2.0, 4.0, 0.5]);
-        let half = p
-            .normalize(&unit.as_tensor().to_dtype(DType::F16).unwrap())
-            .unwrap();
+        let half = p.normalize(&unit.as_tensor().to_dtype(DType::F16).unwrap()).unwrap();
         assert_eq!(half.dtype(), DType::F16);
         assert!(p
             .normalize(&Tensor::zeros((1, 1, 2, 2), DType::F32, &Device::Cpu).unwrap())
@@ -305,9 +292,6 @@ mod tests {
         let json = serde_json::to_string(&p).unwrap();
         assert!(json.contains("\"resize\":\"bilinear\""), "{json}");
         assert_eq!(serde_json::from_str::<Preprocessing>(&json).unwrap(), p);
-        assert!(
-            serde_json::from_str::<Preprocessing>(&json.replace("\"resize\"", "\"filter\""))
-                .is_err()
-        );
+        assert!(serde_json::from_str::<Preprocessing>(&json.replace("\"resize\"", "\"filter\"")).is_err());
     }
 }

@@ -72,7 +72,10 @@ impl LinearProbe {
             let var = train.broadcast_sub(&mean)?.sqr()?.mean(0)?;
             (mean, (var.sqrt()? + 1e-6)?)
         } else {
-            (Tensor::zeros(dim, DType::F32, device)?, Tensor::ones(dim, DType::F32, device)?)
+            (
+                Tensor::zeros(dim, DType::F32, device)?,
+                Tensor::ones(dim, DType::F32, device)?,
+            )
         };
         Ok(Self {
             mean,
@@ -90,12 +93,16 @@ impl LinearProbe {
     /// Logits `[N]` for features `[N, D]`.
     pub fn logits(&self, features: &Tensor) -> candle_core::Result<Tensor> {
         let x = features.broadcast_sub(&self.mean)?.broadcast_div(&self.std)?;
-        x.matmul(self.weight.as_tensor())?.squeeze(D::Minus1)?.broadcast_add(self.bias.as_tensor())
+        x.matmul(self.weight.as_tensor())?
+            .squeeze(D::Minus1)?
+            .broadcast_add(self.bias.as_tensor())
     }
 
     /// P(y = 1) for features `[N, D]`.
     pub fn scores(&self, features: &Tensor) -> candle_core::Result<Vec<f64>> {
-        candle_nn::ops::sigmoid(&self.logits(features)?)?.to_dtype(DType::F64)?.to_vec1()
+        candle_nn::ops::sigmoid(&self.logits(features)?)?
+            .to_dtype(DType::F64)?
+            .to_vec1()
     }
 
     /// The probe as a safetensors artifact (`mean`, `std`, `weight`, `bias`).
@@ -106,7 +113,10 @@ impl LinearProbe {
             ("weight", self.weight.as_tensor()),
             ("bias", self.bias.as_tensor()),
         ];
-        Ok(Artifact { path: path.to_string(), bytes: tensor_io::to_safetensors(&tensors, Default::default())? })
+        Ok(Artifact {
+            path: path.to_string(),
+            bytes: tensor_io::to_safetensors(&tensors, Default::default())?,
+        })
     }
 }
 
@@ -123,7 +133,10 @@ pub fn train_probe(
     let device: Device = features.device().clone();
     let n = labels.len();
     anyhow::ensure!(n > 0, RunFailure::new("the training split is empty"));
-    anyhow::ensure!(cfg.batch_size > 0, crate::ConfigError::at_key("debiaser.batch_size", "must be at least 1"));
+    anyhow::ensure!(
+        cfg.batch_size > 0,
+        crate::ConfigError::at_key("debiaser.batch_size", "must be at least 1")
+    );
     let probe = LinearProbe::new(features, cfg.standardize)?;
     let mut optimizer = ctx.optimizer(&cfg.optimizer, probe.vars())?;
     let targets = Tensor::from_iter(labels.iter().map(|&l| l as f32), &device)?;

@@ -7,7 +7,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 /// Whether progress bars should be drawn in this process.
 pub fn enabled() -> bool {
-    std::io::stderr().is_terminal() && std::env::var_os("CI").is_none() && std::env::var_os("FAIRLAB_NO_PROGRESS").is_none()
+    std::io::stderr().is_terminal()
+        && std::env::var_os("CI").is_none()
+        && std::env::var_os("FAIRLAB_NO_PROGRESS").is_none()
 }
 
 /// A bar of `len` steps with a message, or a hidden one when bars are disabled.

@@ -81,12 +81,24 @@ pub struct Registry {
 }
 
 fn insert<F>(map: &mut BTreeMap<String, Entry<F>>, kind: PluginKind, name: &str, description: &str, factory: F) {
-    let previous = map.insert(name.to_string(), Entry { description: description.to_string(), factory });
+    let previous = map.insert(
+        name.to_string(),
+        Entry {
+            description: description.to_string(),
+            factory,
+        },
+    );
     assert!(previous.is_none(), "{} plugin `{name}` registered twice", kind.as_str());
 }
 
-fn lookup<'a, F>(map: &'a BTreeMap<String, Entry<F>>, kind: PluginKind, spec: &PluginSpec) -> Result<&'a F, ConfigError> {
-    map.get(&spec.kind).map(|e| &e.factory).ok_or_else(|| unknown_kind(kind, &spec.kind, map.keys()).keyed(spec))
+fn lookup<'a, F>(
+    map: &'a BTreeMap<String, Entry<F>>,
+    kind: PluginKind,
+    spec: &PluginSpec,
+) -> Result<&'a F, ConfigError> {
+    map.get(&spec.kind)
+        .map(|e| &e.factory)
+        .ok_or_else(|| unknown_kind(kind, &spec.kind, map.keys()).keyed(spec))
 }
 
 /// The error for a `kind:` that no plugin has, with the known kinds and the nearest one.
@@ -98,7 +110,11 @@ fn unknown_kind<'a>(kind: PluginKind, name: &str, known: impl Iterator<Item = &'
         .filter(|(d, k)| *d <= (k.len().max(name.len()) / 2).max(2))
         .min()
         .map(|(_, k)| k.clone());
-    let mut message = format!("unknown {} kind `{name}`; known kinds: {}", kind.as_str(), known.join(", "));
+    let mut message = format!(
+        "unknown {} kind `{name}`; known kinds: {}",
+        kind.as_str(),
+        known.join(", ")
+    );
     if let Some(n) = nearest {
         message.push_str(&format!(" (did you mean `{n}`?)"));
     }
@@ -179,7 +195,12 @@ impl Registry {
         if known {
             return Ok(());
         }
-        let names: Vec<String> = self.list().into_iter().filter(|p| p.kind == kind).map(|p| p.name).collect();
+        let names: Vec<String> = self
+            .list()
+            .into_iter()
+            .filter(|p| p.kind == kind)
+            .map(|p| p.name)
+            .collect();
         Err(unknown_kind(kind, &spec.kind, names.iter()).keyed(spec))
     }
 
@@ -191,7 +212,11 @@ impl Registry {
     /// Every registered plugin, grouped by kind then sorted by name.
     pub fn list(&self) -> Vec<PluginInfo> {
         fn infos<F>(kind: PluginKind, map: &BTreeMap<String, Entry<F>>) -> impl Iterator<Item = PluginInfo> + '_ {
-            map.iter().map(move |(name, e)| PluginInfo { kind, name: name.clone(), description: e.description.clone() })
+            map.iter().map(move |(name, e)| PluginInfo {
+                kind,
+                name: name.clone(),
+                description: e.description.clone(),
+            })
         }
         infos(PluginKind::Backbone, &self.backbones)
             .chain(infos(PluginKind::Optimizer, &self.optimizers))

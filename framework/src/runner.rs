@@ -60,21 +60,32 @@ pub struct RunError {
 
 impl RunError {
     fn before_run(error: impl Into<anyhow::Error>) -> Self {
-        Self { error: error.into(), run_id: None, tracking_uri: None }
+        Self {
+            error: error.into(),
+            run_id: None,
+            tracking_uri: None,
+        }
     }
 }
 
 /// Check everything that can be checked without data: plugin kinds and plugin settings.
 pub fn validate(registry: &Registry, experiment: &Experiment) -> Result<(), ConfigError> {
     let c = &experiment.config;
-    let checks = [(PluginKind::Dataset, &c.dataset), (PluginKind::Backbone, &c.backbone), (PluginKind::Debiaser, &c.debiaser)];
+    let checks = [
+        (PluginKind::Dataset, &c.dataset),
+        (PluginKind::Backbone, &c.backbone),
+        (PluginKind::Debiaser, &c.debiaser),
+    ];
     for (kind, spec) in checks {
         registry.check(kind, spec).map_err(|e| experiment.locate(e))?;
     }
-    registry.debiaser(&c.debiaser).map(drop).map_err(|e| match e.downcast::<ConfigError>() {
-        Ok(ce) => experiment.locate(ce),
-        Err(other) => ConfigError::at_key("debiaser", format!("{other:#}")),
-    })
+    registry
+        .debiaser(&c.debiaser)
+        .map(drop)
+        .map_err(|e| match e.downcast::<ConfigError>() {
+            Ok(ce) => experiment.locate(ce),
+            Err(other) => ConfigError::at_key("debiaser", format!("{other:#}")),
+        })
 }
 
 /// Run one experiment end to end.
@@ -82,16 +93,31 @@ pub fn run(registry: &Registry, experiment: &Experiment, options: &RunOptions) -
     validate(registry, experiment).map_err(RunError::before_run)?;
     let c = &experiment.config;
     let tracker = tracking::open(options.tracking_uri.as_deref()).map_err(RunError::before_run)?;
-    let experiment_name = options.experiment_name.clone().unwrap_or_else(|| c.tracking.experiment.clone());
+    let experiment_name = options
+        .experiment_name
+        .clone()
+        .unwrap_or_else(|| c.tracking.experiment.clone());
     let run_name = c.tracking.run_name.clone().unwrap_or_else(|| c.name.clone());
-    let run = ActiveRun::start(tracker.clone(), &experiment_name, &run_name, run_tags(experiment)).map_err(RunError::before_run)?;
+    let run = ActiveRun::start(tracker.clone(), &experiment_name, &run_name, run_tags(experiment))
+        .map_err(RunError::before_run)?;
     let run_id = run.id().to_string();
-    let fail = |error: anyhow::Error| RunError { error, run_id: Some(run_id.clone()), tracking_uri: Some(tracker.uri()) };
+    let fail = |error: anyhow::Error| RunError {
+        error,
+        run_id: Some(run_id.clone()),
+        tracking_uri: Some(tracker.uri()),
+    };
 
     match execute(registry, experiment, &run) {
         Ok((val, test, cache)) => {
             run.finish().map_err(fail)?;
-            Ok(RunOutcome { run_id: run_id.clone(), tracking_uri: tracker.uri(), experiment_name, val, test, cache })
+            Ok(RunOutcome {
+                run_id: run_id.clone(),
+                tracking_uri: tracker.uri(),
+                experiment_name,
+                val,
+                test,
+                cache,
+            })
         }
         Err(error) if error.is::<Interrupted>() => {
             let reason = error.to_string();
@@ -120,7 +146,10 @@ fn run_tags(experiment: &Experiment) -> Vec<(String, String)> {
     let mut tags = vec![
         ("fairlab.version".to_string(), crate::VERSION.to_string()),
         ("fairlab.seed".to_string(), c.seed.to_string()),
-        ("fairlab.experiment_file".to_string(), experiment.path.display().to_string()),
+        (
+            "fairlab.experiment_file".to_string(),
+            experiment.path.display().to_string(),
+        ),
         ("fairlab.debiaser".to_string(), c.debiaser.kind.clone()),
         ("fairlab.backbone".to_string(), c.backbone.kind.clone()),
         ("fairlab.host".to_string(), host_name()),
@@ -145,8 +174,14 @@ fn host_name() -> String {
 }
 
 fn git_commit() -> Option<String> {
-    let out = std::process::Command::new("git").args(["rev-parse", "HEAD"]).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|s| s.len() == 40)
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .filter(|s| s.len() == 40)
 }
 
 fn execute(
@@ -161,17 +196,34 @@ fn execute(
 
     let dataset = registry.dataset(&c.dataset)?;
     let backbone = registry.backbone(&c.backbone)?;
-    tracing::info!(dataset = dataset.name(), samples = dataset.samples().len(), backbone = backbone.kind(), "loaded");
+    tracing::info!(
+        dataset = dataset.name(),
+        samples = dataset.samples().len(),
+        backbone = backbone.kind(),
+        "loaded"
+    );
     let cache = FeatureCache::new(c.features.cache.then(|| c.features.cache_dir.clone()));
     let (features, cache_status) = cache.get_or_extract(backbone.as_ref(), dataset.as_ref(), c.features.batch_size)?;
     run.set_tags(&[("fairlab.feature_cache".to_string(), describe_cache(&cache_status))])?;
 
     let data = ExperimentData::new(dataset.as_ref(), backbone.as_ref(), features);
-    let mut monitor = RunMonitor { run, registry, data: &data, threshold: c.evaluation.threshold, bar: None };
+    let mut monitor = RunMonitor {
+        run,
+        registry,
+        data: &data,
+        threshold: c.evaluation.threshold,
+        bar: None,
+    };
     let mut debiaser = registry.debiaser(&c.debiaser)?;
     let device = backbone.device().clone();
     let predictor = {
-        let mut ctx = FitContext { data: &data, registry, device, seed: c.seed, monitor: &mut monitor };
+        let mut ctx = FitContext {
+            data: &data,
+            registry,
+            device,
+            seed: c.seed,
+            monitor: &mut monitor,
+        };
         debiaser.fit(&mut ctx)?
     };
     if let Some(bar) = monitor.bar.take() {
@@ -186,8 +238,14 @@ fn execute(
         let scores = predictor.predict(&data, split)?;
         let report = score(registry, &data, split, &scores, c.evaluation.threshold)?;
         run.log_metrics(0, &borrowed(&report.flatten(split.as_str())))?;
-        run.log_artifact(&format!("predictions/{split}.csv"), predictions_csv(&data, split, &scores).as_bytes())?;
-        run.log_artifact(&format!("metrics/{split}.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
+        run.log_artifact(
+            &format!("predictions/{split}.csv"),
+            predictions_csv(&data, split, &scores).as_bytes(),
+        )?;
+        run.log_artifact(
+            &format!("metrics/{split}.json"),
+            serde_json::to_string_pretty(&report)?.as_bytes(),
+        )?;
         reports.push(report);
     }
     let test = reports.pop().expect("two reports");
@@ -209,7 +267,13 @@ fn borrowed(values: &[(String, f64)]) -> Vec<(&str, f64)> {
 }
 
 /// Compute the metric contract on one split's scores.
-fn score(registry: &Registry, data: &ExperimentData<'_>, split: Split, scores: &[f64], threshold: f64) -> anyhow::Result<MetricsReport> {
+fn score(
+    registry: &Registry,
+    data: &ExperimentData<'_>,
+    split: Split,
+    scores: &[f64],
+    threshold: f64,
+) -> anyhow::Result<MetricsReport> {
     let split_data = data.split(split);
     anyhow::ensure!(
         scores.len() == split_data.len(),
@@ -218,7 +282,10 @@ fn score(registry: &Registry, data: &ExperimentData<'_>, split: Split, scores: &
         split_data.len()
     );
     if let Some(bad) = scores.iter().position(|s| !s.is_finite()) {
-        anyhow::bail!(RunFailure::new(format!("the model's score for {split} sample `{}` is {}", split_data.ids[bad], scores[bad])));
+        anyhow::bail!(RunFailure::new(format!(
+            "the model's score for {split} sample `{}` is {}",
+            split_data.ids[bad], scores[bad]
+        )));
     }
     let mut set = PredictionSet::new(&split_data.labels, scores);
     for (name, column) in data.attribute_names().iter().zip(&split_data.attributes) {
@@ -233,7 +300,13 @@ fn predictions_csv(data: &ExperimentData<'_>, split: Split, scores: &[f64]) -> S
     let mut out = format!("id,y_true,y_score,{}\n", data.attribute_names().join(","));
     for i in 0..s.len() {
         let attrs: Vec<&str> = s.attributes.iter().map(|col| col[i].as_str()).collect();
-        out.push_str(&format!("{},{},{},{}\n", s.ids[i], s.labels[i], scores[i], attrs.join(",")));
+        out.push_str(&format!(
+            "{},{},{},{}\n",
+            s.ids[i],
+            s.labels[i],
+            scores[i],
+            attrs.join(",")
+        ));
     }
     out
 }
@@ -265,7 +338,13 @@ impl<'a> ExperimentData<'a> {
             })
             .collect();
         let on_device = Split::ALL.into_iter().map(|s| (s, OnceCell::new())).collect();
-        Self { dataset, backbone, splits, features, on_device }
+        Self {
+            dataset,
+            backbone,
+            splits,
+            features,
+            on_device,
+        }
     }
 }
 
@@ -314,7 +393,9 @@ impl TrainingMonitor for RunMonitor<'_> {
         let mut values = vec![("train_loss".to_string(), train_loss)];
         if !train_loss.is_finite() {
             self.run.log_metrics(epoch as i64, &borrowed(&values))?;
-            anyhow::bail!(RunFailure::new(format!("the training loss is {train_loss} at epoch {epoch}")));
+            anyhow::bail!(RunFailure::new(format!(
+                "the training loss is {train_loss} at epoch {epoch}"
+            )));
         }
         if let Some(scores) = val_scores {
             values.extend(score(self.registry, self.data, Split::Val, scores, self.threshold)?.flatten("val"));
@@ -328,7 +409,9 @@ impl TrainingMonitor for RunMonitor<'_> {
     }
 
     fn progress(&mut self, done: usize, total: usize) {
-        let bar = self.bar.get_or_insert_with(|| crate::progress::bar(total as u64, "training"));
+        let bar = self
+            .bar
+            .get_or_insert_with(|| crate::progress::bar(total as u64, "training"));
         bar.set_position(done as u64);
     }
 }

@@ -21,10 +21,7 @@ fn point(key: &str, value: f64, timestamp: i64, step: i64) -> MetricPoint {
 }
 
 fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-    items
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 #[test]
@@ -38,10 +35,7 @@ fn open_creates_the_default_experiment_and_trash() {
     assert!(meta.contains("experiment_id: \"0\"\n"), "{meta}");
     assert!(meta.contains("name: \"Default\"\n"), "{meta}");
     assert!(
-        meta.contains(&format!(
-            "artifact_location: \"file://{}/0\"",
-            root.display()
-        )),
+        meta.contains(&format!("artifact_location: \"file://{}/0\"", root.display())),
         "{meta}"
     );
     let experiments = store.list_experiments().unwrap();
@@ -73,10 +67,7 @@ fn runs_round_trip() {
     let exp = store.get_or_create_experiment("fair: \"clip\"").unwrap();
     assert_eq!(exp.len(), 18);
     assert!(exp.chars().all(|c| c.is_ascii_digit()));
-    assert_eq!(
-        store.get_or_create_experiment("fair: \"clip\"").unwrap(),
-        exp
-    );
+    assert_eq!(store.get_or_create_experiment("fair: \"clip\"").unwrap(), exp);
 
     let tags = pairs(&[("mlflow.user", "ana"), ("note", "multi\nline")]);
     let info = store.create_run(&exp, "seed: 7 'x'", 1_000, &tags).unwrap();
@@ -121,24 +112,16 @@ fn runs_round_trip() {
     let history = store.metric_history(&info.run_id, "loss").unwrap();
     let values: Vec<f64> = history.iter().map(|p| p.value).collect();
     assert_eq!(values, [1.0, 0.5, 1.0 / 3.0]);
-    assert!(store
-        .metric_history(&info.run_id, "never")
-        .unwrap()
-        .is_empty());
+    assert!(store.metric_history(&info.run_id, "never").unwrap().is_empty());
 
-    store
-        .set_terminated(&info.run_id, RunStatus::Finished, 2_000)
-        .unwrap();
+    store.set_terminated(&info.run_id, RunStatus::Finished, 2_000).unwrap();
     let run = store.get_run(&info.run_id).unwrap();
     assert_eq!(run.info.status, RunStatus::Finished);
     assert_eq!(run.info.end_time, Some(2_000));
 
     // The files are laid out as MLflow writes them.
     let run_dir = store.root().join(&exp).join(&info.run_id);
-    assert_eq!(
-        fs::read_to_string(run_dir.join("params/optim/name")).unwrap(),
-        "adam"
-    );
+    assert_eq!(fs::read_to_string(run_dir.join("params/optim/name")).unwrap(), "adam");
     assert_eq!(
         fs::read_to_string(run_dir.join("metrics/loss")).unwrap(),
         "10 1 0\n11 0.5 1\n13 0.3333333333333333 2\n"
@@ -155,10 +138,7 @@ fn runs_round_trip() {
         "user_id: \"ana\"".to_string(),
         "lifecycle_stage: \"active\"".to_string(),
     ] {
-        assert!(
-            meta.lines().any(|l| l == line),
-            "missing `{line}` in\n{meta}"
-        );
+        assert!(meta.lines().any(|l| l == line), "missing `{line}` in\n{meta}");
     }
     assert!(fs::read_dir(&run_dir).unwrap().all(|e| !e
         .unwrap()
@@ -194,10 +174,7 @@ fn nan_and_infinities() {
     assert!(history[0].value.is_nan());
     assert_eq!(history[1].value, f64::MAX);
     assert_eq!(history[2].value, f64::MIN);
-    assert_eq!(
-        store.get_run(&run.run_id).unwrap().metrics["m"].value,
-        f64::MIN
-    );
+    assert_eq!(store.get_run(&run.run_id).unwrap().metrics["m"].value, f64::MIN);
 }
 
 #[test]
@@ -243,15 +220,7 @@ fn bad_keys_and_values_are_rejected_with_clear_errors() {
     let store = open(dir.path());
     let exp = store.get_or_create_experiment("e").unwrap();
     let run = store.create_run(&exp, "r", 0, &[]).unwrap();
-    for key in [
-        "../escape",
-        "/abs",
-        "a//b",
-        "a:b",
-        "semi;colon",
-        "",
-        "trailing/",
-    ] {
+    for key in ["../escape", "/abs", "a//b", "a:b", "semi;colon", "", "trailing/"] {
         let err = store
             .log_batch(&run.run_id, &[], &pairs(&[(key, "v")]), &[])
             .unwrap_err()
@@ -260,9 +229,7 @@ fn bad_keys_and_values_are_rejected_with_clear_errors() {
         assert!(store
             .log_batch(&run.run_id, &[point(key, 1.0, 0, 0)], &[], &[])
             .is_err());
-        assert!(store
-            .log_batch(&run.run_id, &[], &[], &pairs(&[(key, "v")]))
-            .is_err());
+        assert!(store.log_batch(&run.run_id, &[], &[], &pairs(&[(key, "v")])).is_err());
     }
     let long = "x".repeat(6001);
     let err = store
@@ -271,17 +238,12 @@ fn bad_keys_and_values_are_rejected_with_clear_errors() {
         .to_string();
     assert!(err.contains("6001 characters"), "{err}");
     let many: Vec<(String, String)> = (0..101).map(|i| (format!("p{i}"), "v".into())).collect();
-    let err = store
-        .log_batch(&run.run_id, &[], &many, &[])
-        .unwrap_err()
-        .to_string();
+    let err = store.log_batch(&run.run_id, &[], &many, &[]).unwrap_err().to_string();
     assert!(err.contains("at most 100"), "{err}");
     assert!(store.get_run(&run.run_id).unwrap().params.is_empty());
 
     // A key cannot be both a value and a folder of values.
-    store
-        .log_batch(&run.run_id, &[], &pairs(&[("a/b", "1")]), &[])
-        .unwrap();
+    store.log_batch(&run.run_id, &[], &pairs(&[("a/b", "1")]), &[]).unwrap();
     let err = store
         .log_batch(&run.run_id, &[], &pairs(&[("a", "1")]), &[])
         .unwrap_err()
@@ -301,10 +263,7 @@ fn unknown_runs_and_experiments_are_named_in_errors() {
     for bad in ["../x", ".trash", ""] {
         assert!(store.search_runs(&[bad.to_string()]).is_err(), "{bad:?}");
     }
-    let err = store
-        .search_runs(&["42".to_string()])
-        .unwrap_err()
-        .to_string();
+    let err = store.search_runs(&["42".to_string()]).unwrap_err().to_string();
     assert!(err.contains("42") && err.contains(&store.uri()), "{err}");
     assert!(store.create_run("42", "r", 0, &[]).is_err());
     assert!(store.get_or_create_experiment(" ").is_err());
@@ -320,13 +279,8 @@ fn set_terminated_needs_a_terminal_status() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("RUNNING"), "{err}");
-    store
-        .set_terminated(&run.run_id, RunStatus::Killed, 5)
-        .unwrap();
-    assert_eq!(
-        store.get_run(&run.run_id).unwrap().info.status,
-        RunStatus::Killed
-    );
+    store.set_terminated(&run.run_id, RunStatus::Killed, 5).unwrap();
+    assert_eq!(store.get_run(&run.run_id).unwrap().info.status, RunStatus::Killed);
 }
 
 #[test]
@@ -334,49 +288,25 @@ fn artifacts_are_stored_listed_and_read() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let run = store.create_run("0", "r", 0, &[]).unwrap();
-    store
-        .log_artifact(&run.run_id, "config.yaml", b"seed: 1\n")
-        .unwrap();
-    store
-        .log_artifact(&run.run_id, "sub/metrics.json", b"{}")
-        .unwrap();
-    store
-        .log_artifact(&run.run_id, "sub/deeper/x.bin", &[0u8; 10])
-        .unwrap();
-    store
-        .log_artifact(&run.run_id, "config.yaml", b"seed: 2\n")
-        .unwrap();
+    store.log_artifact(&run.run_id, "config.yaml", b"seed: 1\n").unwrap();
+    store.log_artifact(&run.run_id, "sub/metrics.json", b"{}").unwrap();
+    store.log_artifact(&run.run_id, "sub/deeper/x.bin", &[0u8; 10]).unwrap();
+    store.log_artifact(&run.run_id, "config.yaml", b"seed: 2\n").unwrap();
 
     let root = store.list_artifacts(&run.run_id, None).unwrap();
-    let summary: Vec<(&str, bool, Option<u64>)> = root
-        .iter()
-        .map(|e| (e.path.as_str(), e.is_dir, e.file_size))
-        .collect();
-    assert_eq!(
-        summary,
-        [("config.yaml", false, Some(8)), ("sub", true, None)]
-    );
+    let summary: Vec<(&str, bool, Option<u64>)> =
+        root.iter().map(|e| (e.path.as_str(), e.is_dir, e.file_size)).collect();
+    assert_eq!(summary, [("config.yaml", false, Some(8)), ("sub", true, None)]);
     let sub = store.list_artifacts(&run.run_id, Some("sub")).unwrap();
     let paths: Vec<&str> = sub.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(paths, ["sub/deeper", "sub/metrics.json"]);
-    assert!(store
-        .list_artifacts(&run.run_id, Some("nope"))
-        .unwrap()
-        .is_empty());
+    assert!(store.list_artifacts(&run.run_id, Some("nope")).unwrap().is_empty());
     assert!(store
         .list_artifacts(&run.run_id, Some("config.yaml"))
         .unwrap()
         .is_empty());
-    assert_eq!(
-        store.read_artifact(&run.run_id, "config.yaml").unwrap(),
-        b"seed: 2\n"
-    );
-    assert_eq!(
-        store
-            .read_artifact(&run.run_id, "sub/deeper/x.bin")
-            .unwrap(),
-        [0u8; 10]
-    );
+    assert_eq!(store.read_artifact(&run.run_id, "config.yaml").unwrap(), b"seed: 2\n");
+    assert_eq!(store.read_artifact(&run.run_id, "sub/deeper/x.bin").unwrap(), [0u8; 10]);
     assert!(store
         .root()
         .join("0")
@@ -385,21 +315,12 @@ fn artifacts_are_stored_listed_and_read() {
         .is_file());
 
     for bad in ["../escape.txt", "sub/../../x", "/etc/passwd", ""] {
-        assert!(
-            store.log_artifact(&run.run_id, bad, b"x").is_err(),
-            "{bad:?}"
-        );
+        assert!(store.log_artifact(&run.run_id, bad, b"x").is_err(), "{bad:?}");
     }
     assert!(store.list_artifacts(&run.run_id, Some("..")).is_err());
     assert!(store.read_artifact(&run.run_id, "../meta.yaml").is_err());
-    let err = store
-        .read_artifact(&run.run_id, "missing.txt")
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("missing.txt") && err.contains(&run.run_id),
-        "{err}"
-    );
+    let err = store.read_artifact(&run.run_id, "missing.txt").unwrap_err().to_string();
+    assert!(err.contains("missing.txt") && err.contains(&run.run_id), "{err}");
     assert!(store.log_artifact(&run.run_id, "sub", b"x").is_err());
 }
 
@@ -423,12 +344,7 @@ fn search_runs_lists_newest_first() {
         ids(store.search_runs(&[a.clone(), b.clone()]).unwrap()),
         [new.run_id, other.run_id, old.run_id]
     );
-    let names: Vec<String> = store
-        .list_experiments()
-        .unwrap()
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
+    let names: Vec<String> = store.list_experiments().unwrap().into_iter().map(|e| e.name).collect();
     assert_eq!(names.len(), 3);
     assert_eq!(names[0], "Default");
 }
@@ -444,21 +360,11 @@ fn deleted_experiments_are_not_reused() {
     let meta = fs::read_to_string(trashed.join("meta.yaml")).unwrap();
     fs::write(
         trashed.join("meta.yaml"),
-        meta.replace(
-            "lifecycle_stage: \"active\"",
-            "lifecycle_stage: \"deleted\"",
-        ),
+        meta.replace("lifecycle_stage: \"active\"", "lifecycle_stage: \"deleted\""),
     )
     .unwrap();
-    assert!(store
-        .list_experiments()
-        .unwrap()
-        .iter()
-        .all(|e| e.name != "gone"));
-    let err = store
-        .get_or_create_experiment("gone")
-        .unwrap_err()
-        .to_string();
+    assert!(store.list_experiments().unwrap().iter().all(|e| e.name != "gone"));
+    let err = store.get_or_create_experiment("gone").unwrap_err().to_string();
     assert!(err.contains("deleted") && err.contains(&id), "{err}");
 }
 
@@ -475,10 +381,7 @@ fn threads_creating_the_same_experiment_agree() {
                     let store = FileStore::open(&root).unwrap();
                     let shared = store.get_or_create_experiment("shared").unwrap();
                     let own = store
-                        .get_or_create_experiment(&format!(
-                            "own-{shared}-{:?}",
-                            std::thread::current().id()
-                        ))
+                        .get_or_create_experiment(&format!("own-{shared}-{:?}", std::thread::current().id()))
                         .unwrap();
                     (shared, own)
                 })
@@ -523,8 +426,5 @@ fn threads_logging_to_one_run_lose_nothing() {
             });
         }
     });
-    assert_eq!(
-        store.metric_history(&run.run_id, "shared").unwrap().len(),
-        200
-    );
+    assert_eq!(store.metric_history(&run.run_id, "shared").unwrap().len(), 200);
 }

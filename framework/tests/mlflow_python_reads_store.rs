@@ -11,16 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use fairlab_framework::tracking::{
-    ActiveRun, FileStore, MetricPoint, RunStatus, Tracker, FAILURE_REASON_TAG,
-};
+use fairlab_framework::tracking::{ActiveRun, FileStore, MetricPoint, RunStatus, Tracker, FAILURE_REASON_TAG};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 const CONFIG_YAML: &[u8] = b"backbone: clip-vit-b16\nseed: 7\n";
 const METRICS_JSON: &[u8] = b"{\"test_auc\": 0.8125}";
-const FAILURE: &str =
-    "CUDA out of memory while fitting the debiaser\n(second line: 'quoted' \"too\")";
+const FAILURE: &str = "CUDA out of memory while fitting the debiaser\n(second line: 'quoted' \"too\")";
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -107,10 +104,7 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-    items
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 #[test]
@@ -129,28 +123,14 @@ fn mlflow_python_client_reads_what_the_file_store_writes() {
     )
     .unwrap();
     let run_id = run.id().to_string();
-    let params = pairs(&[
-        ("lr", "0.001"),
-        ("a/b", "nested"),
-        ("backbone", "clip-vit-b16"),
-    ]);
+    let params = pairs(&[("lr", "0.001"), ("a/b", "nested"), ("backbone", "clip-vit-b16")]);
     run.log_params(&params).unwrap();
     run.log_metrics(0, &[("loss", 1.0), ("odd", f64::NAN), ("nan_last", 2.0)])
         .unwrap();
-    run.log_metrics(
-        1,
-        &[
-            ("loss", 0.5),
-            ("odd", f64::INFINITY),
-            ("nan_last", f64::NAN),
-        ],
-    )
-    .unwrap();
-    run.log_metrics(
-        2,
-        &[("loss", 1.0 / 3.0), ("test_auc", 0.8125), ("tiny", 1e-7)],
-    )
-    .unwrap();
+    run.log_metrics(1, &[("loss", 0.5), ("odd", f64::INFINITY), ("nan_last", f64::NAN)])
+        .unwrap();
+    run.log_metrics(2, &[("loss", 1.0 / 3.0), ("test_auc", 0.8125), ("tiny", 1e-7)])
+        .unwrap();
     run.set_tags(&pairs(&[("dataset", "fairvlmed"), ("note", "multi\nline")]))
         .unwrap();
     run.log_artifact("config.yaml", CONFIG_YAML).unwrap();
@@ -169,9 +149,7 @@ fn mlflow_python_client_reads_what_the_file_store_writes() {
             eprintln!("##################################################################");
             eprintln!("## SKIPPED: MLflow's Python client did not check the file store ##");
             eprintln!("## because {why}");
-            eprintln!(
-                "## Install it: python3 -m venv .venv && .venv/bin/pip install mlflow==3.17.2"
-            );
+            eprintln!("## Install it: python3 -m venv .venv && .venv/bin/pip install mlflow==3.17.2");
             eprintln!("## (or point FAIRLAB_PYTHON at an interpreter that has mlflow)");
             eprintln!("##################################################################");
             return;
@@ -190,10 +168,7 @@ fn mlflow_python_client_reads_what_the_file_store_writes() {
     assert_eq!(got["end_time"], ours.info.end_time.unwrap());
     assert_eq!(got["artifact_uri"], ours.info.artifact_uri.as_str());
     assert_eq!(got["experiment"]["name"], experiment);
-    assert_eq!(
-        got["experiment"]["experiment_id"],
-        ours.info.experiment_id.as_str()
-    );
+    assert_eq!(got["experiment"]["experiment_id"], ours.info.experiment_id.as_str());
     assert_eq!(got["experiment"]["lifecycle_stage"], "active");
     assert_eq!(got["tracking_uri"], store.uri().as_str());
 
@@ -236,10 +211,7 @@ fn mlflow_python_client_reads_what_the_file_store_writes() {
         for (t, o) in theirs.iter().zip(&ours) {
             assert_eq!(t["step"], o.step, "{key}");
             assert_eq!(t["timestamp"], o.timestamp, "{key}");
-            assert!(
-                same_value(as_f64(&t["value"]), o.value),
-                "{key}: {t} vs {o:?}"
-            );
+            assert!(same_value(as_f64(&t["value"]), o.value), "{key}: {t} vs {o:?}");
         }
     }
     let odd: Vec<f64> = got["metric_history"]["odd"]
@@ -278,8 +250,5 @@ fn mlflow_python_client_reads_what_the_file_store_writes() {
     assert_eq!(got["tags"][FAILURE_REASON_TAG], FAILURE);
     assert_eq!(as_f64(&got["metrics"]["loss"]), 0.9);
     assert_eq!(got["artifacts"], serde_json::json!([]));
-    assert_eq!(
-        store.get_run(&failed_id).unwrap().info.status,
-        RunStatus::Failed
-    );
+    assert_eq!(store.get_run(&failed_id).unwrap().info.status, RunStatus::Failed);
 }

@@ -24,7 +24,9 @@ pub fn registry() -> Registry {
 
 /// The tracking URI from `MLFLOW_TRACKING_URI` (unset = `./mlruns`).
 pub fn tracking_uri() -> Option<String> {
-    std::env::var("MLFLOW_TRACKING_URI").ok().filter(|u| !u.trim().is_empty())
+    std::env::var("MLFLOW_TRACKING_URI")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
 }
 
 /// The tracking store the environment selects.

@@ -59,11 +59,17 @@ pub fn run(args: &RunArgs, registry: &Registry) -> ExitCode {
                 CacheStatus::Disabled => println!("features: extracted (cache disabled)"),
             }
             println!();
-            println!("test metrics ({} samples, threshold {}):", outcome.test.n, outcome.test.threshold);
+            println!(
+                "test metrics ({} samples, threshold {}):",
+                outcome.test.n, outcome.test.threshold
+            );
             print!("{}", outcome.test.to_table());
             println!();
             println!("run {} FINISHED", outcome.run_id);
-            println!("logged to {} (experiment '{}')", outcome.tracking_uri, outcome.experiment_name);
+            println!(
+                "logged to {} (experiment '{}')",
+                outcome.tracking_uri, outcome.experiment_name
+            );
             if let Some(path) = outcome.tracking_uri.strip_prefix("file://") {
                 println!("view: MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri file://{path}");
             }

@@ -11,9 +11,7 @@ use std::io::Write;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use fairlab_framework::tracking::{
-    ArtifactEntry, RunRecord, RunStatus, Tracker, FAILURE_REASON_TAG,
-};
+use fairlab_framework::tracking::{ArtifactEntry, RunRecord, RunStatus, Tracker, FAILURE_REASON_TAG};
 use fairlab_framework::ConfigError;
 use serde_json::{json, Map, Value};
 
@@ -61,25 +59,19 @@ pub fn list(tracker: &dyn Tracker, args: &RunsListArgs, out: &mut dyn Write) -> 
         .map(|e| (e.experiment_id.clone(), e.name.clone()))
         .collect();
     let ids: Vec<String> = match &args.experiment {
-        None => experiments
-            .iter()
-            .map(|e| e.experiment_id.clone())
-            .collect(),
+        None => experiments.iter().map(|e| e.experiment_id.clone()).collect(),
         Some(name) => {
-            let found = experiments
-                .iter()
-                .find(|e| &e.name == name)
-                .ok_or_else(|| {
-                    let known: Vec<&str> = experiments.iter().map(|e| e.name.as_str()).collect();
-                    ConfigError::at_key(
-                        "--experiment",
-                        format!(
-                            "no experiment named `{name}` in {}; known experiments: {}",
-                            tracker.uri(),
-                            known.join(", ")
-                        ),
-                    )
-                })?;
+            let found = experiments.iter().find(|e| &e.name == name).ok_or_else(|| {
+                let known: Vec<&str> = experiments.iter().map(|e| e.name.as_str()).collect();
+                ConfigError::at_key(
+                    "--experiment",
+                    format!(
+                        "no experiment named `{name}` in {}; known experiments: {}",
+                        tracker.uri(),
+                        known.join(", ")
+                    ),
+                )
+            })?;
             vec![found.experiment_id.clone()]
         }
     };
@@ -123,14 +115,7 @@ pub fn list(tracker: &dyn Tracker, args: &RunsListArgs, out: &mut dyn Write) -> 
                 writeln!(out, "no runs in {}", tracker.uri())?;
             } else {
                 let headline = headline_metrics(&runs);
-                let mut header = vec![
-                    "RUN ID",
-                    "EXPERIMENT",
-                    "NAME",
-                    "STATUS",
-                    "START (UTC)",
-                    "DURATION",
-                ];
+                let mut header = vec!["RUN ID", "EXPERIMENT", "NAME", "STATUS", "START (UTC)", "DURATION"];
                 header.extend(headline.iter().map(String::as_str));
                 let rows: Vec<Vec<String>> = runs
                     .iter()
@@ -145,11 +130,11 @@ pub fn list(tracker: &dyn Tracker, args: &RunsListArgs, out: &mut dyn Write) -> 
                                 .end_time
                                 .map_or("-".to_string(), |end| duration(end - run.info.start_time)),
                         ];
-                        row.extend(headline.iter().map(|key| {
-                            run.metrics
-                                .get(key)
-                                .map_or("-".to_string(), |p| short_number(p.value))
-                        }));
+                        row.extend(
+                            headline
+                                .iter()
+                                .map(|key| run.metrics.get(key).map_or("-".to_string(), |p| short_number(p.value))),
+                        );
                         row
                     })
                     .collect();
@@ -208,12 +193,7 @@ pub fn show(tracker: &dyn Tracker, args: &RunsShowArgs, out: &mut dyn Write) -> 
             writeln!(out, "Run {} ({})", info.run_id, info.run_name)?;
             if matches!(info.status, RunStatus::Failed | RunStatus::Killed) {
                 let reason = failure.map_or("(no reason recorded)", String::as_str);
-                writeln!(
-                    out,
-                    "\n!! {}: {}\n",
-                    info.status.as_str(),
-                    indent(reason, 4)
-                )?;
+                writeln!(out, "\n!! {}: {}\n", info.status.as_str(), indent(reason, 4))?;
             }
             let experiment = match &experiment {
                 Some(name) => format!("{name} (id {})", info.experiment_id),
@@ -222,10 +202,7 @@ pub fn show(tracker: &dyn Tracker, args: &RunsShowArgs, out: &mut dyn Write) -> 
             let mut fields = vec![
                 ("experiment".to_string(), experiment),
                 ("status".to_string(), info.status.as_str().to_string()),
-                (
-                    "started".to_string(),
-                    format!("{} UTC", utc_time(info.start_time)),
-                ),
+                ("started".to_string(), format!("{} UTC", utc_time(info.start_time))),
             ];
             if let Some(end) = info.end_time {
                 fields.push(("ended".to_string(), format!("{} UTC", utc_time(end))));
@@ -296,9 +273,7 @@ fn headline_metrics(runs: &[RunRecord]) -> Vec<String> {
     let mut equity: Vec<&String> = runs
         .iter()
         .flat_map(|r| r.metrics.keys())
-        .filter(|k| {
-            k.starts_with("test_") && k.ends_with("_es_auc") && k.len() > "test__es_auc".len()
-        })
+        .filter(|k| k.starts_with("test_") && k.ends_with("_es_auc") && k.len() > "test__es_auc".len())
         .collect();
     equity.sort();
     equity.dedup();
@@ -335,11 +310,7 @@ fn write_fields(out: &mut dyn Write, fields: &[(String, String)]) -> std::io::Re
     if fields.is_empty() {
         return writeln!(out, "  (none)");
     }
-    let width = fields
-        .iter()
-        .map(|(k, _)| k.chars().count())
-        .max()
-        .unwrap_or(0);
+    let width = fields.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
     for (key, value) in fields {
         let line = format!("  {key:<width$}  {}", indent(value, width + 4));
         writeln!(out, "{}", line.trim_end())?;
@@ -420,8 +391,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let shifted_month = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
@@ -453,10 +423,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = FileStore::open(dir.path().join("mlruns")).unwrap();
         let exp = store.get_or_create_experiment("fairclip").unwrap();
-        let good = store
-            .create_run(&exp, "seed-1", 1_700_000_000_000, &[])
-            .unwrap()
-            .run_id;
+        let good = store.create_run(&exp, "seed-1", 1_700_000_000_000, &[]).unwrap().run_id;
         store
             .log_batch(
                 &good,
@@ -472,16 +439,11 @@ mod tests {
                 &[],
             )
             .unwrap();
-        store
-            .log_artifact(&good, "sub/metrics.json", b"{}")
-            .unwrap();
+        store.log_artifact(&good, "sub/metrics.json", b"{}").unwrap();
         store
             .set_terminated(&good, RunStatus::Finished, 1_700_000_065_000)
             .unwrap();
-        let bad = store
-            .create_run(&exp, "seed-2", 1_700_000_100_000, &[])
-            .unwrap()
-            .run_id;
+        let bad = store.create_run(&exp, "seed-2", 1_700_000_100_000, &[]).unwrap().run_id;
         let reason = "CUDA out of memory\nwhile fitting".to_string();
         store
             .log_batch(&bad, &[], &[], &[(FAILURE_REASON_TAG.to_string(), reason)])
@@ -581,10 +543,7 @@ mod tests {
         assert_eq!(runs[1]["duration_ms"], 65_000);
         assert_eq!(runs[1]["metrics"]["test_gender_es_auc"], "NaN");
         assert_eq!(runs[1]["metrics"]["test_auc"], 0.8125);
-        assert_eq!(
-            runs[0]["failure_reason"],
-            "CUDA out of memory\nwhile fitting"
-        );
+        assert_eq!(runs[0]["failure_reason"], "CUDA out of memory\nwhile fitting");
 
         let args = RunsListArgs {
             experiment: Some("nope".into()),
@@ -653,9 +612,7 @@ mod tests {
             run_id: "0123456789abcdef0123456789abcdef".into(),
             format: OutputFormat::Table,
         };
-        let err = show(&store, &args, &mut Vec::new())
-            .unwrap_err()
-            .to_string();
+        let err = show(&store, &args, &mut Vec::new()).unwrap_err().to_string();
         assert!(err.contains("0123456789abcdef0123456789abcdef"), "{err}");
     }
 }

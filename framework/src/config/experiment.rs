@@ -50,7 +50,11 @@ pub struct FeaturesConfig {
 
 impl Default for FeaturesConfig {
     fn default() -> Self {
-        Self { batch_size: 64, cache: true, cache_dir: PathBuf::from(".fairlab/features") }
+        Self {
+            batch_size: 64,
+            cache: true,
+            cache_dir: PathBuf::from(".fairlab/features"),
+        }
     }
 }
 
@@ -83,6 +87,10 @@ pub struct TrackingConfig {
 
 impl Default for TrackingConfig {
     fn default() -> Self {
-        Self { experiment: "fairlab".to_string(), run_name: None, tags: BTreeMap::new() }
+        Self {
+            experiment: "fairlab".to_string(),
+            run_name: None,
+            tags: BTreeMap::new(),
+        }
     }
 }

@@ -41,10 +41,12 @@ impl Experiment {
     /// Read `path`, apply `overrides` (`KEY=VALUE` strings) and deserialise.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Experiment, ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::new(format!("cannot read experiment file {shown}: {e}"))
-        })?;
-        let overrides = overrides.iter().map(|o| Override::parse(o)).collect::<Result<Vec<_>, _>>()?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(format!("cannot read experiment file {shown}: {e}")))?;
+        let overrides = overrides
+            .iter()
+            .map(|o| Override::parse(o))
+            .collect::<Result<Vec<_>, _>>()?;
         Self::from_str(&shown, &text, overrides).map(|mut e| {
             e.path = path.to_path_buf();
             e
@@ -60,11 +62,21 @@ impl Experiment {
                 line: Some(l.line()),
                 column: Some(l.column()),
             });
-            ConfigError { location, key: None, message: format!("invalid YAML: {e}") }
+            ConfigError {
+                location,
+                key: None,
+                message: format!("invalid YAML: {e}"),
+            }
         })?;
         if !matches!(doc, Value::Mapping(_)) {
-            return Err(ConfigError::new("an experiment file must be a mapping of sections (name, dataset, backbone, debiaser, ...)")
-                .with_location(Location { source: source.to_string(), line: Some(1), column: Some(1) }));
+            return Err(ConfigError::new(
+                "an experiment file must be a mapping of sections (name, dataset, backbone, debiaser, ...)",
+            )
+            .with_location(Location {
+                source: source.to_string(),
+                line: Some(1),
+                column: Some(1),
+            }));
         }
         for o in &overrides {
             o.apply(&mut doc)?;
@@ -73,9 +85,18 @@ impl Experiment {
         let config: ExperimentConfig = serde_path_to_error::deserialize(doc).map_err(|e| {
             let inner = e.path().to_string();
             let message = e.into_inner().to_string();
-            locate(&source_map, &overrides, ConfigError::at_key(error_key("", &inner, &message), message))
+            locate(
+                &source_map,
+                &overrides,
+                ConfigError::at_key(error_key("", &inner, &message), message),
+            )
         })?;
-        Ok(Experiment { config, path: PathBuf::from(source), overrides, source_map })
+        Ok(Experiment {
+            config,
+            path: PathBuf::from(source),
+            overrides,
+            source_map,
+        })
     }
 
     /// Add file/line/column (or the `--set` that set the key) to an error that has only a key.
@@ -139,7 +160,10 @@ fn scalar_text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         Value::Null => "null".to_string(),
-        other => serde_norway::to_string(other).unwrap_or_default().trim().replace('\n', " "),
+        other => serde_norway::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .replace('\n', " "),
     }
 }
 
@@ -149,12 +173,19 @@ fn mark_plugin_paths(value: &mut Value, path: &str) {
         Value::Mapping(map) => {
             for (k, v) in map.iter_mut() {
                 if let Value::String(k) = k {
-                    let child = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                    let child = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
                     mark_plugin_paths(v, &child);
                 }
             }
             if !path.is_empty() && map.contains_key("kind") {
-                map.insert(Value::String(plugin_spec::PATH_KEY.into()), Value::String(path.to_string()));
+                map.insert(
+                    Value::String(plugin_spec::PATH_KEY.into()),
+                    Value::String(path.to_string()),
+                );
             }
         }
         Value::Sequence(items) => {
@@ -176,7 +207,10 @@ pub(crate) fn error_key(base: &str, inner: &str, message: &str) -> String {
     if !inner.is_empty() && inner != "." {
         segments.push(inner);
     }
-    if let Some(field) = message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
+    if let Some(field) = message
+        .strip_prefix("unknown field `")
+        .and_then(|r| r.split('`').next())
+    {
         if segments.last() != Some(&field) {
             segments.push(field);
         }

@@ -18,7 +18,11 @@ pub struct Override {
 impl Override {
     /// Parse `KEY=VALUE`.
     pub fn parse(raw: &str) -> Result<Override, ConfigError> {
-        let bad = |why: &str| ConfigError::new(format!("--set {raw}: {why}; expected KEY=VALUE, e.g. --set debiaser.epochs=5"));
+        let bad = |why: &str| {
+            ConfigError::new(format!(
+                "--set {raw}: {why}; expected KEY=VALUE, e.g. --set debiaser.epochs=5"
+            ))
+        };
         let (key, value) = raw.split_once('=').ok_or_else(|| bad("no `=`"))?;
         let key = key.trim();
         if key.is_empty() || key.split('.').any(|s| s.trim().is_empty()) {
@@ -29,12 +33,20 @@ impl Override {
         } else {
             serde_norway::from_str(value).map_err(|e| bad(&format!("the value is not valid YAML ({e})")))?
         };
-        Ok(Override { key: key.to_string(), value, raw: raw.to_string() })
+        Ok(Override {
+            key: key.to_string(),
+            value,
+            raw: raw.to_string(),
+        })
     }
 
     /// Where this override came from, for messages.
     pub fn location(&self) -> Location {
-        Location { source: format!("--set {}", self.raw), line: None, column: None }
+        Location {
+            source: format!("--set {}", self.raw),
+            line: None,
+            column: None,
+        }
     }
 
     /// Apply to a document, creating missing mappings on the way.
@@ -60,8 +72,11 @@ impl Override {
                     })?;
                     let len = seq.len();
                     let slot = seq.get_mut(index).ok_or_else(|| {
-                        ConfigError::at_key(&self.key, format!("`{here}` has {len} items; index {index} is out of range"))
-                            .with_location(self.location())
+                        ConfigError::at_key(
+                            &self.key,
+                            format!("`{here}` has {len} items; index {index} is out of range"),
+                        )
+                        .with_location(self.location())
                     })?;
                     if last {
                         *slot = self.value.clone();
@@ -80,8 +95,10 @@ impl Override {
                     map.entry(k).or_insert_with(|| Value::Mapping(Mapping::new()))
                 }
                 _ => {
-                    return Err(ConfigError::at_key(&self.key, format!("`{here}` is a single value, not a section"))
-                        .with_location(self.location()))
+                    return Err(
+                        ConfigError::at_key(&self.key, format!("`{here}` is a single value, not a section"))
+                            .with_location(self.location()),
+                    )
                 }
             };
         }
@@ -110,7 +127,10 @@ mod tests {
     #[test]
     fn rejects_malformed_overrides() {
         assert!(Override::parse("novalue").unwrap_err().to_string().contains("no `=`"));
-        assert!(Override::parse("a..b=1").unwrap_err().to_string().contains("empty key segment"));
+        assert!(Override::parse("a..b=1")
+            .unwrap_err()
+            .to_string()
+            .contains("empty key segment"));
         let mut d = doc("a: 1\nl: [x]\n");
         let e = Override::parse("a.b=1").unwrap().apply(&mut d).unwrap_err();
         assert!(e.to_string().contains("not a section"), "{e}");

@@ -24,7 +24,11 @@ pub struct PluginSpec {
 impl PluginSpec {
     /// A spec built in code (tests, defaults).
     pub fn new(path: &str, kind: &str, params: Mapping) -> Self {
-        Self { kind: kind.to_string(), params, path: path.to_string() }
+        Self {
+            kind: kind.to_string(),
+            params,
+            path: path.to_string(),
+        }
     }
 
     /// Deserialise the settings into the plugin's typed config. Unknown keys and wrong types are
@@ -35,7 +39,10 @@ impl PluginSpec {
             let inner = e.path().to_string();
             let message = e.into_inner().to_string();
             let key = crate::config::error_key(&self.path, &inner, &message);
-            ConfigError::at_key(key, format!("{message} (in the `{}` {} plugin's settings)", self.kind, self.path))
+            ConfigError::at_key(
+                key,
+                format!("{message} (in the `{}` {} plugin's settings)", self.kind, self.path),
+            )
         })
     }
 }
@@ -56,7 +63,11 @@ impl<'de> Deserialize<'de> for PluginSpec {
                     serde_norway::to_string(&other).unwrap_or_default().trim()
                 )))
             }
-            None => return Err(D::Error::custom("missing `kind` (the plugin to use); `fairlab plugins` lists them")),
+            None => {
+                return Err(D::Error::custom(
+                    "missing `kind` (the plugin to use); `fairlab plugins` lists them",
+                ))
+            }
         };
         Ok(Self { kind, params, path })
     }

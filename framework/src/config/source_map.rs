@@ -83,7 +83,10 @@ impl SourceMap {
                 _ => {}
             }
         }
-        Self { file: file.to_string(), positions }
+        Self {
+            file: file.to_string(),
+            positions,
+        }
     }
 
     /// The location of a dotted key, or of its nearest enclosing key that is in the file.
@@ -91,11 +94,21 @@ impl SourceMap {
         let mut probe = key;
         loop {
             if let Some(&(line, column)) = self.positions.get(probe) {
-                return Location { source: self.file.clone(), line: Some(line), column: Some(column) };
+                return Location {
+                    source: self.file.clone(),
+                    line: Some(line),
+                    column: Some(column),
+                };
             }
             match probe.rfind('.') {
                 Some(i) => probe = &probe[..i],
-                None => return Location { source: self.file.clone(), line: None, column: None },
+                None => {
+                    return Location {
+                        source: self.file.clone(),
+                        line: None,
+                        column: None,
+                    }
+                }
             }
         }
     }

@@ -16,7 +16,10 @@ debiaser:
 ";
 
 fn load(text: &str, overrides: &[&str]) -> Result<Experiment, ConfigError> {
-    let overrides = overrides.iter().map(|o| Override::parse(o)).collect::<Result<Vec<_>, _>>()?;
+    let overrides = overrides
+        .iter()
+        .map(|o| Override::parse(o))
+        .collect::<Result<Vec<_>, _>>()?;
     Experiment::from_str("exp.yaml", text, overrides)
 }
 
@@ -52,7 +55,10 @@ fn unknown_top_level_key_has_line_and_column() {
     let loc = err.location.clone().unwrap();
     assert_eq!((loc.line, loc.column), (Some(2), Some(1)), "{err}");
     assert_eq!(err.key.as_deref(), Some("sed"));
-    assert!(err.to_string().starts_with("exp.yaml:2:1: `sed`: unknown field `sed`"), "{err}");
+    assert!(
+        err.to_string().starts_with("exp.yaml:2:1: `sed`: unknown field `sed`"),
+        "{err}"
+    );
 }
 
 #[test]

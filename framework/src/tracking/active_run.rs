@@ -233,15 +233,12 @@ mod tests {
     fn logging_is_chunked_within_mlflow_limits() {
         let (_dir, store) = store();
         let run = ActiveRun::start(store.clone(), "exp", "big", Vec::new()).unwrap();
-        let params: Vec<(String, String)> =
-            (0..250).map(|i| (format!("p{i}"), i.to_string())).collect();
+        let params: Vec<(String, String)> = (0..250).map(|i| (format!("p{i}"), i.to_string())).collect();
         run.log_params(&params).unwrap();
         let names: Vec<String> = (0..2500).map(|i| format!("m{i}")).collect();
         let values: Vec<(&str, f64)> = names.iter().map(|n| (n.as_str(), 1.5)).collect();
         run.log_metrics(3, &values).unwrap();
-        let tags: Vec<(String, String)> = (0..150)
-            .map(|i| (format!("t{i}"), "v".to_string()))
-            .collect();
+        let tags: Vec<(String, String)> = (0..150).map(|i| (format!("t{i}"), "v".to_string())).collect();
         run.set_tags(&tags).unwrap();
         let record = store.get_run(run.id()).unwrap();
         assert_eq!(record.params.len(), 250);

@@ -34,12 +34,10 @@ use serde_norway::{Mapping, Value};
 use sha2::{Digest, Sha256};
 
 use super::limits::{
-    MAX_ENTITIES_PER_BATCH, MAX_KEY_LENGTH, MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH,
-    MAX_PARAM_VALUE_LENGTH, MAX_TAG_VALUE_LENGTH,
+    MAX_ENTITIES_PER_BATCH, MAX_KEY_LENGTH, MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH, MAX_PARAM_VALUE_LENGTH,
+    MAX_TAG_VALUE_LENGTH,
 };
-use super::{
-    now_ms, ArtifactEntry, ExperimentInfo, MetricPoint, RunInfo, RunRecord, RunStatus, Tracker,
-};
+use super::{now_ms, ArtifactEntry, ExperimentInfo, MetricPoint, RunInfo, RunRecord, RunStatus, Tracker};
 
 /// Name of the metadata file of experiments and runs.
 const META_FILE: &str = "meta.yaml";
@@ -115,15 +113,10 @@ impl FileStore {
     /// the folder, `.trash/` and the `Default` experiment (`0/meta.yaml`) when missing.
     pub fn open(root: impl AsRef<Path>) -> anyhow::Result<FileStore> {
         let root = root.as_ref();
-        fs::create_dir_all(root).with_context(|| {
-            format!("cannot create the tracking store folder {}", root.display())
-        })?;
-        let root = fs::canonicalize(root).with_context(|| {
-            format!(
-                "cannot resolve the tracking store folder {}",
-                root.display()
-            )
-        })?;
+        fs::create_dir_all(root)
+            .with_context(|| format!("cannot create the tracking store folder {}", root.display()))?;
+        let root = fs::canonicalize(root)
+            .with_context(|| format!("cannot resolve the tracking store folder {}", root.display()))?;
         let trash = root.join(TRASH_DIR);
         fs::create_dir_all(&trash).with_context(|| format!("cannot create {}", trash.display()))?;
         let store = FileStore {
@@ -140,9 +133,7 @@ impl FileStore {
     /// `file:relative/path`, percent-encoded as MLflow writes them).
     pub fn open_uri(uri: &str) -> anyhow::Result<FileStore> {
         let path = file_uri_to_path(uri).ok_or_else(|| {
-            anyhow!(
-                "`{uri}` is not a local file URI (expected file:///absolute/path or file:relative/path)"
-            )
+            anyhow!("`{uri}` is not a local file URI (expected file:///absolute/path or file:relative/path)")
         })?;
         FileStore::open(path)
     }
@@ -159,10 +150,7 @@ impl FileStore {
         match fs::create_dir(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("cannot create experiment folder {}", dir.display()))
-            }
+            Err(e) => return Err(e).with_context(|| format!("cannot create experiment folder {}", dir.display())),
         }
         let now = now_ms();
         let mut meta = Mapping::new();
@@ -176,17 +164,13 @@ impl FileStore {
         write_atomically(&dir, &meta_path, to_yaml(&meta).as_bytes(), Existing::Keep)
             .with_context(|| format!("cannot write {}", meta_path.display()))?;
         let meta = read_meta(&meta_path)?;
-        get_str(&meta, "name")
-            .ok_or_else(|| anyhow!("{} has no experiment name", meta_path.display()))
+        get_str(&meta, "name").ok_or_else(|| anyhow!("{} has no experiment name", meta_path.display()))
     }
 
     /// Folders of active (root) and deleted (`.trash`) experiments, without reading them.
     fn experiment_dirs(&self) -> anyhow::Result<Vec<(PathBuf, bool)>> {
         let mut dirs = Vec::new();
-        for (parent, deleted) in [
-            (self.root.clone(), false),
-            (self.root.join(TRASH_DIR), true),
-        ] {
+        for (parent, deleted) in [(self.root.clone(), false), (self.root.join(TRASH_DIR), true)] {
             for name in subdir_names(&parent)? {
                 if !name.starts_with('.') && (deleted || name != MODELS_DIR) {
                     dirs.push((parent.join(name), deleted));
@@ -212,8 +196,7 @@ impl FileStore {
                     continue;
                 }
             };
-            let (Some(id), Some(name)) = (get_str(&meta, "experiment_id"), get_str(&meta, "name"))
-            else {
+            let (Some(id), Some(name)) = (get_str(&meta, "experiment_id"), get_str(&meta, "name")) else {
                 tracing::warn!(
                     "skipping experiment folder {}: its meta.yaml lacks `experiment_id` or `name`",
                     dir.display()
@@ -248,10 +231,7 @@ impl FileStore {
                 return Ok(dir);
             }
         }
-        bail!(
-            "no run with id {run_id} in the tracking store {}",
-            self.uri()
-        )
+        bail!("no run with id {run_id} in the tracking store {}", self.uri())
     }
 
     /// Read a run's folder into a record.
@@ -329,9 +309,7 @@ impl Tracker for FileStore {
         let mut id = name_derived_id(name);
         loop {
             let id_text = id.to_string();
-            if !self.root.join(TRASH_DIR).join(&id_text).exists()
-                && self.claim_experiment(&id_text, name)? == name
-            {
+            if !self.root.join(TRASH_DIR).join(&id_text).exists() && self.claim_experiment(&id_text, name)? == name {
                 return Ok(id_text);
             }
             id = DERIVED_ID_MIN + (id - DERIVED_ID_MIN + 1) % DERIVED_ID_SPAN;
@@ -398,8 +376,7 @@ impl Tracker for FileStore {
         let run_dir = experiment_dir.join(&run_id);
         for sub in ["metrics", "params", "tags", "artifacts"] {
             let dir = run_dir.join(sub);
-            fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create run folder {}", dir.display()))?;
+            fs::create_dir_all(&dir).with_context(|| format!("cannot create run folder {}", dir.display()))?;
         }
         let artifact_uri = path_to_file_uri(&run_dir.join("artifacts"));
         let mut meta = Mapping::new();
@@ -425,13 +402,8 @@ impl Tracker for FileStore {
             write_key_value(&run_dir, "tags", key, value, Existing::Replace)?;
         }
         let meta_path = run_dir.join(META_FILE);
-        write_atomically(
-            &run_dir,
-            &meta_path,
-            to_yaml(&meta).as_bytes(),
-            Existing::Replace,
-        )
-        .with_context(|| format!("cannot write {}", meta_path.display()))?;
+        write_atomically(&run_dir, &meta_path, to_yaml(&meta).as_bytes(), Existing::Replace)
+            .with_context(|| format!("cannot write {}", meta_path.display()))?;
         self.run_dirs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -515,12 +487,7 @@ impl Tracker for FileStore {
                 .append(true)
                 .open(&path)
                 .and_then(|mut file| file.write_all(text.as_bytes()))
-                .with_context(|| {
-                    format!(
-                        "cannot append metric `{key}` of run {run_id} to {}",
-                        path.display()
-                    )
-                })?;
+                .with_context(|| format!("cannot append metric `{key}` of run {run_id} to {}", path.display()))?;
         }
         Ok(())
     }
@@ -531,12 +498,8 @@ impl Tracker for FileStore {
             bail!("an artifact path must name a file (got `{path}`)");
         }
         self.writable_run_dir(run_id)?;
-        let target = parts
-            .iter()
-            .fold(self.artifact_root(run_id)?, |p, part| p.join(part));
-        let parent = target
-            .parent()
-            .expect("an artifact path has at least one component");
+        let target = parts.iter().fold(self.artifact_root(run_id)?, |p, part| p.join(part));
+        let parent = target.parent().expect("an artifact path has at least one component");
         fs::create_dir_all(parent).with_context(|| {
             format!(
                 "cannot create folder {} for artifact `{path}` of run {run_id}",
@@ -546,24 +509,14 @@ impl Tracker for FileStore {
         if target.is_dir() {
             bail!("cannot write artifact `{path}` of run {run_id}: it is a folder of artifacts");
         }
-        write_atomically(parent, &target, bytes, Existing::Replace).with_context(|| {
-            format!(
-                "cannot write artifact `{path}` of run {run_id} to {}",
-                target.display()
-            )
-        })?;
+        write_atomically(parent, &target, bytes, Existing::Replace)
+            .with_context(|| format!("cannot write artifact `{path}` of run {run_id} to {}", target.display()))?;
         Ok(())
     }
 
-    fn list_artifacts(
-        &self,
-        run_id: &str,
-        path: Option<&str>,
-    ) -> anyhow::Result<Vec<ArtifactEntry>> {
+    fn list_artifacts(&self, run_id: &str, path: Option<&str>) -> anyhow::Result<Vec<ArtifactEntry>> {
         let parts = artifact_parts(path.unwrap_or(""))?;
-        let dir = parts
-            .iter()
-            .fold(self.artifact_root(run_id)?, |p, part| p.join(part));
+        let dir = parts.iter().fold(self.artifact_root(run_id)?, |p, part| p.join(part));
         if !dir.is_dir() {
             // As MLflow: listing a file or a missing folder gives nothing.
             return Ok(Vec::new());
@@ -577,8 +530,8 @@ impl Tracker for FileStore {
             if name.starts_with(TMP_PREFIX) {
                 continue;
             }
-            let metadata = fs::metadata(entry.path())
-                .with_context(|| format!("cannot read {}", entry.path().display()))?;
+            let metadata =
+                fs::metadata(entry.path()).with_context(|| format!("cannot read {}", entry.path().display()))?;
             entries.push(ArtifactEntry {
                 path: format!("{prefix}{name}"),
                 is_dir: metadata.is_dir(),
@@ -591,21 +544,15 @@ impl Tracker for FileStore {
 
     fn read_artifact(&self, run_id: &str, path: &str) -> anyhow::Result<Vec<u8>> {
         let parts = artifact_parts(path)?;
-        let target = parts
-            .iter()
-            .fold(self.artifact_root(run_id)?, |p, part| p.join(part));
+        let target = parts.iter().fold(self.artifact_root(run_id)?, |p, part| p.join(part));
         if parts.is_empty() || !target.is_file() {
             bail!(
                 "run {run_id} has no artifact file `{path}` (looked for {})",
                 target.display()
             );
         }
-        fs::read(&target).with_context(|| {
-            format!(
-                "cannot read artifact `{path}` of run {run_id} ({})",
-                target.display()
-            )
-        })
+        fs::read(&target)
+            .with_context(|| format!("cannot read artifact `{path}` of run {run_id} ({})", target.display()))
     }
 
     fn set_terminated(&self, run_id: &str, status: RunStatus, end_time: i64) -> anyhow::Result<()> {
@@ -619,13 +566,8 @@ impl Tracker for FileStore {
         meta.map.insert("status".into(), status.code().into());
         meta.map.insert("end_time".into(), end_time.into());
         let meta_path = run_dir.join(META_FILE);
-        write_atomically(
-            &run_dir,
-            &meta_path,
-            to_yaml(&meta.map).as_bytes(),
-            Existing::Replace,
-        )
-        .with_context(|| format!("cannot write {}", meta_path.display()))?;
+        write_atomically(&run_dir, &meta_path, to_yaml(&meta.map).as_bytes(), Existing::Replace)
+            .with_context(|| format!("cannot write {}", meta_path.display()))?;
         Ok(())
     }
 
@@ -686,9 +628,7 @@ impl Tracker for FileStore {
                 }
             }
         }
-        runs.sort_by(|a, b| {
-            (b.info.start_time, &b.info.run_id).cmp(&(a.info.start_time, &a.info.run_id))
-        });
+        runs.sort_by(|a, b| (b.info.start_time, &b.info.run_id).cmp(&(a.info.start_time, &a.info.run_id)));
         Ok(runs)
     }
 }
@@ -708,12 +648,7 @@ fn param_conflict(run_id: &str, key: &str, old: &str, new: &str) -> anyhow::Erro
 }
 
 /// Reject a batch larger than MLflow accepts.
-fn check_batch_limits(
-    run_id: &str,
-    metrics: usize,
-    params: usize,
-    tags: usize,
-) -> anyhow::Result<()> {
+fn check_batch_limits(run_id: &str, metrics: usize, params: usize, tags: usize) -> anyhow::Result<()> {
     for (what, count, limit) in [
         ("metric points", metrics, MAX_METRICS_PER_BATCH),
         ("params", params, MAX_PARAMS_TAGS_PER_BATCH),
@@ -746,7 +681,9 @@ fn validate_key(kind: &str, key: &str) -> anyhow::Result<()> {
         .chars()
         .find(|c| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ' ')))
     {
-        bail!("{kind} key {key:?} contains {bad:?}; keys may only contain letters, digits, `_`, `-`, `.`, `/` and spaces");
+        bail!(
+            "{kind} key {key:?} contains {bad:?}; keys may only contain letters, digits, `_`, `-`, `.`, `/` and spaces"
+        );
     }
     if key.starts_with("..")
         || key.starts_with('/')
@@ -776,7 +713,9 @@ fn validate_run_id(run_id: &str) -> anyhow::Result<()> {
         && run_id.len() <= 256
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if !valid {
-        bail!("`{run_id}` is not a run id (expected letters, digits, `_` and `-`, like 0123456789abcdef0123456789abcdef)");
+        bail!(
+            "`{run_id}` is not a run id (expected letters, digits, `_` and `-`, like 0123456789abcdef0123456789abcdef)"
+        );
     }
     Ok(())
 }
@@ -787,10 +726,7 @@ fn artifact_parts(path: &str) -> anyhow::Result<Vec<&str>> {
     if path.starts_with('/') {
         bail!("artifact path `{path}` must be relative to the run's artifact folder");
     }
-    let parts: Vec<&str> = path
-        .split('/')
-        .filter(|p| !p.is_empty() && *p != ".")
-        .collect();
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
     if parts.contains(&"..") {
         bail!("artifact path `{path}` must stay inside the run's artifact folder (no `..`)");
     }
@@ -799,8 +735,7 @@ fn artifact_parts(path: &str) -> anyhow::Result<Vec<&str>> {
 
 /// The file of a key under `dir` (a `/` in the key makes sub-folders).
 fn key_path(dir: &Path, key: &str) -> PathBuf {
-    key.split('/')
-        .fold(dir.to_path_buf(), |p, part| p.join(part))
+    key.split('/').fold(dir.to_path_buf(), |p, part| p.join(part))
 }
 
 /// Create the folder a key's file goes in.
@@ -816,30 +751,17 @@ fn create_parent(path: &Path, kind: &str, key: &str, run_id: &str) -> anyhow::Re
 
 /// Write a param or tag file (`folder` is `params` or `tags`), returning whether it was written
 /// (`false` when `existing` is [`Existing::Keep`] and the key already has a file).
-fn write_key_value(
-    run_dir: &Path,
-    folder: &str,
-    key: &str,
-    value: &str,
-    existing: Existing,
-) -> anyhow::Result<bool> {
+fn write_key_value(run_dir: &Path, folder: &str, key: &str, value: &str, existing: Existing) -> anyhow::Result<bool> {
     let kind = &folder[..folder.len() - 1];
-    let run_id = run_dir
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
+    let run_id = run_dir.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
     let path = key_path(&run_dir.join(folder), key);
     create_parent(&path, kind, key, &run_id)?;
     if path.is_dir() {
         bail!("{kind} `{key}` of run {run_id} clashes with the {kind}s whose keys start with `{key}/`");
     }
     // The temporary file goes in the run folder, where MLflow does not look for params or tags.
-    write_atomically(run_dir, &path, value.as_bytes(), existing).with_context(|| {
-        format!(
-            "cannot write {kind} `{key}` of run {run_id} to {}",
-            path.display()
-        )
-    })
+    write_atomically(run_dir, &path, value.as_bytes(), existing)
+        .with_context(|| format!("cannot write {kind} `{key}` of run {run_id} to {}", path.display()))
 }
 
 /// The value a param or tag file holds, if it exists.
@@ -861,12 +783,7 @@ fn read_existing_value(run_dir: &Path, folder: &str, key: &str) -> anyhow::Resul
 /// Write `bytes` to `target` through a temporary file in `tmp_dir` (same file system), so readers
 /// never see a partial file. Returns whether it was written: with [`Existing::Keep`], an existing
 /// target is left alone (the check and the write are one atomic step: a hard link).
-fn write_atomically(
-    tmp_dir: &Path,
-    target: &Path,
-    bytes: &[u8],
-    existing: Existing,
-) -> io::Result<bool> {
+fn write_atomically(tmp_dir: &Path, target: &Path, bytes: &[u8], existing: Existing) -> io::Result<bool> {
     let tmp = tmp_dir.join(format!("{TMP_PREFIX}{}", uuid::Uuid::new_v4().simple()));
     let result = fs::write(&tmp, bytes).and_then(|()| match existing {
         Existing::Replace => fs::rename(&tmp, target).map(|()| true),
@@ -931,8 +848,7 @@ fn read_key_values(dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     let mut values = BTreeMap::new();
     for key in file_keys(dir)? {
         let path = key_path(dir, &key);
-        let value =
-            fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let value = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         values.insert(key, value);
     }
     Ok(values)
@@ -942,8 +858,7 @@ fn read_key_values(dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
 /// (`ts value step`) or 5 (`ts value step dataset digest`) fields; values use Python's float
 /// syntax (`nan`, `inf`, `1e-07`, ...) or Rust's (`NaN`).
 fn read_metric_file(path: &Path, key: &str) -> anyhow::Result<Vec<MetricPoint>> {
-    let text = fs::read_to_string(path)
-        .with_context(|| format!("cannot read metric file {}", path.display()))?;
+    let text = fs::read_to_string(path).with_context(|| format!("cannot read metric file {}", path.display()))?;
     let mut points = Vec::new();
     for (number, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -975,11 +890,7 @@ fn read_metric_file(path: &Path, key: &str) -> anyhow::Result<Vec<MetricPoint>> 
 
 /// Parse the fields of a metric line.
 fn parse_point(timestamp: &str, value: &str, step: &str) -> Option<(i64, f64, i64)> {
-    Some((
-        timestamp.parse().ok()?,
-        value.parse().ok()?,
-        step.parse().ok()?,
-    ))
+    Some((timestamp.parse().ok()?, value.parse().ok()?, step.parse().ok()?))
 }
 
 /// The latest point: highest step, then latest timestamp, then last written (as MLflow picks it).
@@ -1007,10 +918,8 @@ fn format_metric_value(value: f64) -> String {
 
 /// Read a `meta.yaml` file as a mapping.
 fn read_meta(path: &Path) -> anyhow::Result<Mapping> {
-    let text =
-        fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_norway::from_str(&text)
-        .with_context(|| format!("{} is not a YAML mapping", path.display()))
+    let text = fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_norway::from_str(&text).with_context(|| format!("{} is not a YAML mapping", path.display()))
 }
 
 /// Read a run's `meta.yaml`.
@@ -1022,8 +931,8 @@ fn read_run_meta(run_dir: &Path) -> anyhow::Result<RunMeta> {
         .or_else(|| get_str(&map, "run_uuid"))
         .ok_or_else(|| missing("run_id"))?;
     let code = get_int(&map, "status").unwrap_or(RunStatus::Running.code());
-    let status = RunStatus::from_code(code)
-        .ok_or_else(|| anyhow!("{}: unknown run status code {code}", path.display()))?;
+    let status =
+        RunStatus::from_code(code).ok_or_else(|| anyhow!("{}: unknown run status code {code}", path.display()))?;
     let info = RunInfo {
         run_id,
         experiment_id: get_str(&map, "experiment_id").ok_or_else(|| missing("experiment_id"))?,
@@ -1113,12 +1022,7 @@ fn yaml_quote(text: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            c if c.is_control()
-                || matches!(
-                    c,
-                    '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
-                ) =>
-            {
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}') => {
                 out.push_str(&format!("\\u{:04X}", c as u32));
             }
             c => out.push(c),
@@ -1178,10 +1082,7 @@ mod tests {
         assert_eq!(format_metric_value(-0.25), "-0.25");
         assert_eq!(format_metric_value(1e-7), "1e-7");
         assert_eq!(format_metric_value(f64::INFINITY), "1.7976931348623157e308");
-        assert_eq!(
-            format_metric_value(f64::NEG_INFINITY),
-            "-1.7976931348623157e308"
-        );
+        assert_eq!(format_metric_value(f64::NEG_INFINITY), "-1.7976931348623157e308");
         assert_eq!(format_metric_value(f64::NAN), "NaN");
         assert_eq!(format_metric_value(0.0), "0");
         for v in [0.1, 1.0 / 3.0, 12345.678, 1e20, -3e-300] {
@@ -1261,32 +1162,19 @@ mod tests {
         map.insert("c".into(), Value::Sequence(Vec::new()));
         map.insert("d".into(), true.into());
         map.insert("odd key".into(), "v".into());
-        assert_eq!(
-            to_yaml(&map),
-            "\"odd key\": \"v\"\na: 4\nb: null\nc: []\nd: true\n"
-        );
+        assert_eq!(to_yaml(&map), "\"odd key\": \"v\"\na: 4\nb: null\nc: []\nd: true\n");
     }
 
     #[test]
     fn file_uris_round_trip() {
-        for path in [
-            "/tmp/plain",
-            "/tmp/with space/and%percent",
-            "/tmp/ünï:code#?",
-        ] {
+        for path in ["/tmp/plain", "/tmp/with space/and%percent", "/tmp/ünï:code#?"] {
             let uri = path_to_file_uri(Path::new(path));
             assert!(uri.starts_with("file:///"), "{uri}");
             assert_eq!(file_uri_to_path(&uri), Some(PathBuf::from(path)), "{uri}");
         }
         assert_eq!(path_to_file_uri(Path::new("/a b")), "file:///a%20b");
-        assert_eq!(
-            file_uri_to_path("file://localhost/x/y"),
-            Some(PathBuf::from("/x/y"))
-        );
-        assert_eq!(
-            file_uri_to_path("file:rel/dir"),
-            Some(PathBuf::from("rel/dir"))
-        );
+        assert_eq!(file_uri_to_path("file://localhost/x/y"), Some(PathBuf::from("/x/y")));
+        assert_eq!(file_uri_to_path("file:rel/dir"), Some(PathBuf::from("rel/dir")));
         assert_eq!(file_uri_to_path("file://server/share"), None);
         assert_eq!(file_uri_to_path("http://x/y"), None);
         assert_eq!(file_uri_to_path("file:///bad%zz"), None);
@@ -1294,27 +1182,16 @@ mod tests {
 
     #[test]
     fn keys_follow_mlflow_rules() {
-        for good in [
-            "lr",
-            "optim/name",
-            "test_auc",
-            "a b",
-            "x-y.z",
-            "a..b",
-            "ünï",
-        ] {
+        for good in ["lr", "optim/name", "test_auc", "a b", "x-y.z", "a..b", "ünï"] {
             validate_key("param", good).unwrap();
         }
         for bad in [
-            "", "/abs", "a/", "a//b", "./a", "a/./b", "..", "../x", "a/../b", "..a", "a:b", "a\\b",
-            "a\nb", "a*b",
+            "", "/abs", "a/", "a//b", "./a", "a/./b", "..", "../x", "a/../b", "..a", "a:b", "a\\b", "a\nb", "a*b",
         ] {
             assert!(validate_key("param", bad).is_err(), "{bad:?} accepted");
         }
         assert!(validate_key("param", &"k".repeat(250)).is_ok());
-        let err = validate_key("param", &"k".repeat(251))
-            .unwrap_err()
-            .to_string();
+        let err = validate_key("param", &"k".repeat(251)).unwrap_err().to_string();
         assert!(err.contains("251 characters"), "{err}");
     }
 

@@ -68,9 +68,15 @@ impl RunStatus {
 
     /// The status with a numeric code.
     pub fn from_code(code: i64) -> Option<RunStatus> {
-        [RunStatus::Running, RunStatus::Scheduled, RunStatus::Finished, RunStatus::Failed, RunStatus::Killed]
-            .into_iter()
-            .find(|s| s.code() == code)
+        [
+            RunStatus::Running,
+            RunStatus::Scheduled,
+            RunStatus::Finished,
+            RunStatus::Failed,
+            RunStatus::Killed,
+        ]
+        .into_iter()
+        .find(|s| s.code() == code)
     }
 
     /// Whether the run has ended.

@@ -10,6 +10,10 @@ pub fn register(registry: &mut Registry) {
     registry.register_backbone(
         efficientnet_lite0::KIND,
         "EfficientNet-Lite0, ImageNet-pretrained (TF weights): 1280-d globally pooled features at 224x224",
-        Box::new(|spec| Ok(Box::new(efficientnet_lite0::EfficientNetLite0Backbone::from_spec(spec)?))),
+        Box::new(|spec| {
+            Ok(Box::new(efficientnet_lite0::EfficientNetLite0Backbone::from_spec(
+                spec,
+            )?))
+        }),
     );
 }

@@ -11,10 +11,7 @@ use fairlab_backbones::efficientnet_lite0::EfficientNetLite0Backbone;
 use fairlab_framework::config::PluginSpec;
 use fairlab_framework::{Backbone, ConfigError, Registry};
 
-const MODEL_DIR: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../models/efficientnet-lite0"
-);
+const MODEL_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/efficientnet-lite0");
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 const WEIGHTS_SHA256: &str = "83767a2a5ff0b5ef0fd8958e9d9c22d5a07239de74d19561e825bb4109b70af6";
 
@@ -24,22 +21,18 @@ fn model_dir() -> &'static Path {
 
 fn backbone() -> &'static EfficientNetLite0Backbone {
     static BACKBONE: OnceLock<EfficientNetLite0Backbone> = OnceLock::new();
-    BACKBONE.get_or_init(|| {
-        EfficientNetLite0Backbone::load(model_dir(), &Device::Cpu, DType::F32).unwrap()
-    })
+    BACKBONE.get_or_init(|| EfficientNetLite0Backbone::load(model_dir(), &Device::Cpu, DType::F32).unwrap())
 }
 
 fn reference() -> &'static HashMap<String, Tensor> {
     static REFERENCE: OnceLock<HashMap<String, Tensor>> = OnceLock::new();
     REFERENCE.get_or_init(|| {
-        candle_core::safetensors::load(model_dir().join("reference.safetensors"), &Device::Cpu)
-            .unwrap()
+        candle_core::safetensors::load(model_dir().join("reference.safetensors"), &Device::Cpu).unwrap()
     })
 }
 
 fn reference_json() -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(model_dir().join("reference.json")).unwrap())
-        .unwrap()
+    serde_json::from_str(&std::fs::read_to_string(model_dir().join("reference.json")).unwrap()).unwrap()
 }
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
@@ -133,17 +126,9 @@ fn gradients_flow_to_the_input() {
     let input = Var::from_tensor(&pixels).unwrap();
     let features = backbone().encode_images(input.as_tensor()).unwrap();
     let grads = features.sum_all().unwrap().backward().unwrap();
-    let grad = grads
-        .get(input.as_tensor())
-        .expect("a gradient for the input");
+    let grad = grads.get(input.as_tensor()).expect("a gradient for the input");
     assert_eq!(grad.dims(), pixels.dims());
-    let norm = grad
-        .sqr()
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let norm = grad.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
     assert!(norm.is_finite() && norm > 0.0, "gradient norm {norm}");
 }
 
@@ -151,10 +136,7 @@ fn gradients_flow_to_the_input() {
 fn identity_and_settings() {
     let b = backbone();
     assert_eq!(b.kind(), "efficientnet-lite0");
-    assert_eq!(
-        b.fingerprint(),
-        format!("efficientnet-lite0@sha256:{WEIGHTS_SHA256}")
-    );
+    assert_eq!(b.fingerprint(), format!("efficientnet-lite0@sha256:{WEIGHTS_SHA256}"));
     assert_eq!(b.feature_dim(), 1280);
     assert_eq!(b.dtype(), DType::F32);
     assert!(b.device().is_cpu());
@@ -166,8 +148,7 @@ fn identity_and_settings() {
 #[test]
 fn tf_same_padding_matches_config() {
     let config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(model_dir().join("config.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(model_dir().join("config.json")).unwrap()).unwrap();
     let as_usize = |v: &serde_json::Value| v.as_u64().unwrap() as usize;
     for block in config["blocks"].as_array().unwrap() {
         let (before, after) = same_padding(
@@ -181,19 +162,10 @@ fn tf_same_padding_matches_config() {
             .iter()
             .map(as_usize)
             .collect();
-        assert_eq!(
-            vec![before, before, after, after],
-            expected,
-            "block {}",
-            block["index"]
-        );
+        assert_eq!(vec![before, before, after, after], expected, "block {}", block["index"]);
     }
     let stem = &config["stem"];
-    let (before, after) = same_padding(
-        224,
-        as_usize(&stem["kernel_size"]),
-        as_usize(&stem["stride"]),
-    );
+    let (before, after) = same_padding(224, as_usize(&stem["kernel_size"]), as_usize(&stem["stride"]));
     assert_eq!(vec![before, before, after, after], vec![0, 0, 1, 1]);
 }
 
@@ -201,13 +173,7 @@ fn tf_same_padding_matches_config() {
 fn registry_builds_from_yaml_and_keys_bad_settings() {
     let mut registry = Registry::new();
     fairlab_backbones::register(&mut registry);
-    let spec = |yaml: &str| {
-        PluginSpec::new(
-            "backbone",
-            "efficientnet-lite0",
-            serde_norway::from_str(yaml).unwrap(),
-        )
-    };
+    let spec = |yaml: &str| PluginSpec::new("backbone", "efficientnet-lite0", serde_norway::from_str(yaml).unwrap());
     let built = registry
         .backbone(&spec(&format!(
             "{{weights: '{MODEL_DIR}', device: cpu, batch_size: 8}}"
@@ -223,48 +189,30 @@ fn registry_builds_from_yaml_and_keys_bad_settings() {
                 .unwrap_or_else(|e| panic!("{yaml}: not a ConfigError: {e:#}")),
         }
     };
-    assert_eq!(
-        config_error("{device: tpu}").key.as_deref(),
-        Some("backbone.device")
-    );
-    assert_eq!(
-        config_error("{dtype: f64}").key.as_deref(),
-        Some("backbone.dtype")
-    );
+    assert_eq!(config_error("{device: tpu}").key.as_deref(), Some("backbone.device"));
+    assert_eq!(config_error("{dtype: f64}").key.as_deref(), Some("backbone.dtype"));
     assert_eq!(
         config_error("{batch_size: 0}").key.as_deref(),
         Some("backbone.batch_size")
     );
-    assert!(config_error("{weigths: models}")
-        .to_string()
-        .contains("weigths"));
+    assert!(config_error("{weigths: models}").to_string().contains("weigths"));
     let missing = config_error("{weights: /nonexistent/lite0, device: cpu}");
     assert_eq!(missing.key.as_deref(), Some("backbone.weights"));
 }
 
 #[test]
 fn missing_folder_or_file_names_the_path_and_expected_files() {
-    let err =
-        EfficientNetLite0Backbone::load(Path::new("/nonexistent/lite0"), &Device::Cpu, DType::F32)
-            .unwrap_err();
+    let err = EfficientNetLite0Backbone::load(Path::new("/nonexistent/lite0"), &Device::Cpu, DType::F32).unwrap_err();
     let text = error_text(&err);
     assert!(err.is::<ConfigError>(), "{text}");
     assert!(
-        text.contains("/nonexistent/lite0")
-            && text.contains("config.json")
-            && text.contains("model.safetensors"),
+        text.contains("/nonexistent/lite0") && text.contains("config.json") && text.contains("model.safetensors"),
         "{text}"
     );
 
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        model_dir().join("config.json"),
-        dir.path().join("config.json"),
-    )
-    .unwrap();
-    let text = error_text(
-        &EfficientNetLite0Backbone::load(dir.path(), &Device::Cpu, DType::F32).unwrap_err(),
-    );
+    std::fs::copy(model_dir().join("config.json"), dir.path().join("config.json")).unwrap();
+    let text = error_text(&EfficientNetLite0Backbone::load(dir.path(), &Device::Cpu, DType::F32).unwrap_err());
     assert!(
         text.contains(&dir.path().join("model.safetensors").display().to_string()),
         "{text}"
@@ -274,15 +222,8 @@ fn missing_folder_or_file_names_the_path_and_expected_files() {
 /// A copy of the real config with a hand-made weights file.
 fn folder_with_weights(tensors: &[(&str, Tensor)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        model_dir().join("config.json"),
-        dir.path().join("config.json"),
-    )
-    .unwrap();
-    let map: HashMap<String, Tensor> = tensors
-        .iter()
-        .map(|(name, t)| (name.to_string(), t.clone()))
-        .collect();
+    std::fs::copy(model_dir().join("config.json"), dir.path().join("config.json")).unwrap();
+    let map: HashMap<String, Tensor> = tensors.iter().map(|(name, t)| (name.to_string(), t.clone())).collect();
     candle_core::safetensors::save(&map, dir.path().join("model.safetensors")).unwrap();
     dir
 }
@@ -291,31 +232,21 @@ fn folder_with_weights(tensors: &[(&str, Tensor)]) -> tempfile::TempDir {
 fn bad_tensors_are_named() {
     let zeros = |shape: &[usize]| Tensor::zeros(shape, DType::F32, &Device::Cpu).unwrap();
     let dir = folder_with_weights(&[("_conv_stem.weight", zeros(&[32, 3, 5, 5]))]);
-    let text = error_text(
-        &EfficientNetLite0Backbone::load(dir.path(), &Device::Cpu, DType::F32).unwrap_err(),
-    );
+    let text = error_text(&EfficientNetLite0Backbone::load(dir.path(), &Device::Cpu, DType::F32).unwrap_err());
     assert!(
         text.contains("_conv_stem.weight") && text.contains("model.safetensors"),
         "{text}"
     );
 
     let dir = folder_with_weights(&[("_conv_stem.weight", zeros(&[32, 3, 3, 3]))]);
-    let text = error_text(
-        &EfficientNetLite0Backbone::load(dir.path(), &Device::Cpu, DType::F32).unwrap_err(),
-    );
+    let text = error_text(&EfficientNetLite0Backbone::load(dir.path(), &Device::Cpu, DType::F32).unwrap_err());
     assert!(text.contains("_bn0."), "{text}");
 
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        model_dir().join("config.json"),
-        dir.path().join("config.json"),
-    )
-    .unwrap();
+    std::fs::copy(model_dir().join("config.json"), dir.path().join("config.json")).unwrap();
     let weights = std::fs::read(model_dir().join("model.safetensors")).unwrap();
     std::fs::write(dir.path().join("model.safetensors"), &weights[..4096]).unwrap();
-    let text = error_text(
-        &EfficientNetLite0Backbone::load(dir.path(), &Device::Cpu, DType::F32).unwrap_err(),
-    );
+    let text = error_text(&EfficientNetLite0Backbone::load(dir.path(), &Device::Cpu, DType::F32).unwrap_err());
     assert!(
         text.contains(&dir.path().join("model.safetensors").display().to_string()),
         "{text}"

@@ -86,7 +86,10 @@ impl CsvImages {
         let csv_path = root.join(&cfg.labels);
         let mut reader = csv::Reader::from_path(&csv_path)
             .map_err(|e| fairlab_framework::RunFailure::new(format!("cannot read {}: {e}", csv_path.display())))?;
-        let headers = reader.headers().with_context(|| format!("reading the header of {}", csv_path.display()))?.clone();
+        let headers = reader
+            .headers()
+            .with_context(|| format!("reading the header of {}", csv_path.display()))?
+            .clone();
         let column = |key: &str, name: &str| -> anyhow::Result<usize> {
             headers.iter().position(|h| h == name).ok_or_else(|| {
                 ConfigError::at_key(
@@ -103,9 +106,15 @@ impl CsvImages {
         let image_col = column("image_column", &cfg.image_column)?;
         let target_col = column("target", &cfg.target)?;
         let split_col = column("split_column", &cfg.split_column)?;
-        let attr_cols = cfg.attributes.iter().map(|a| column("attributes", a)).collect::<anyhow::Result<Vec<_>>>()?;
+        let attr_cols = cfg
+            .attributes
+            .iter()
+            .map(|a| column("attributes", a))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         if cfg.attributes.is_empty() {
-            return Err(ConfigError::at_key("dataset.attributes", "list at least one sensitive attribute column").into());
+            return Err(
+                ConfigError::at_key("dataset.attributes", "list at least one sensitive attribute column").into(),
+            );
         }
 
         let image_dir = root.join(&cfg.images);
@@ -117,7 +126,11 @@ impl CsvImages {
             let record = record.with_context(|| format!("{}: row {row}", csv_path.display()))?;
             let at = |col: usize| record.get(col).unwrap_or("");
             let bad = |col: usize, what: String| {
-                fairlab_framework::RunFailure::new(format!("{}: row {row}, column `{}`: {what}", csv_path.display(), &headers[col]))
+                fairlab_framework::RunFailure::new(format!(
+                    "{}: row {row}, column `{}`: {what}",
+                    csv_path.display(),
+                    &headers[col]
+                ))
             };
             let id = at(image_col).to_string();
             if let Some(first) = seen.insert(id.clone(), row) {
@@ -128,8 +141,12 @@ impl CsvImages {
                 "1" => 1,
                 other => anyhow::bail!(bad(target_col, format!("the target must be 0 or 1, got `{other}`"))),
             };
-            let split = Split::parse(at(split_col))
-                .ok_or_else(|| bad(split_col, format!("the split must be train, val or test, got `{}`", at(split_col))))?;
+            let split = Split::parse(at(split_col)).ok_or_else(|| {
+                bad(
+                    split_col,
+                    format!("the split must be train, val or test, got `{}`", at(split_col)),
+                )
+            })?;
             let attributes: Vec<String> = attr_cols.iter().map(|&c| at(c).to_string()).collect();
             for (&c, value) in attr_cols.iter().zip(&attributes) {
                 if value.is_empty() {
@@ -137,7 +154,8 @@ impl CsvImages {
                 }
             }
             let image_path = image_dir.join(&id);
-            let bytes = std::fs::read(&image_path).map_err(|e| bad(image_col, format!("cannot read image {}: {e}", image_path.display())))?;
+            let bytes = std::fs::read(&image_path)
+                .map_err(|e| bad(image_col, format!("cannot read image {}: {e}", image_path.display())))?;
             hasher.update(id.as_bytes());
             hasher.update([0, label, split as u8]);
             for a in &attributes {
@@ -145,10 +163,19 @@ impl CsvImages {
                 hasher.update([0]);
             }
             hasher.update(Sha256::digest(&bytes));
-            samples.push(Sample { id, image_path, label, attributes, split });
+            samples.push(Sample {
+                id,
+                image_path,
+                label,
+                attributes,
+                split,
+            });
         }
         if samples.is_empty() {
-            anyhow::bail!(fairlab_framework::RunFailure::new(format!("{} has no rows", csv_path.display())));
+            anyhow::bail!(fairlab_framework::RunFailure::new(format!(
+                "{} has no rows",
+                csv_path.display()
+            )));
         }
         Ok(CsvImages {
             name: dataset_name(root),
@@ -161,7 +188,9 @@ impl CsvImages {
 }
 
 fn dataset_name(root: &Path) -> String {
-    root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| root.display().to_string())
+    root.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| root.display().to_string())
 }
 
 impl Dataset for CsvImages {
@@ -191,7 +220,8 @@ impl Dataset for CsvImages {
 
     fn load_image(&self, sample: &Sample) -> anyhow::Result<image::DynamicImage> {
         image::open(&sample.image_path).map_err(|e| {
-            fairlab_framework::RunFailure::new(format!("cannot decode image {}: {e}", sample.image_path.display())).into()
+            fairlab_framework::RunFailure::new(format!("cannot decode image {}: {e}", sample.image_path.display()))
+                .into()
         })
     }
 }

@@ -52,7 +52,13 @@ impl Adam {
     /// A fresh rule; `decoupled` selects AdamW.
     pub fn new(cfg: AdamConfig, decoupled: bool) -> Self {
         let weight_decay = cfg.weight_decay.unwrap_or(if decoupled { 0.01 } else { 0.0 });
-        Self { cfg, weight_decay, decoupled, step: 0, moments: Vec::new() }
+        Self {
+            cfg,
+            weight_decay,
+            decoupled,
+            step: 0,
+            moments: Vec::new(),
+        }
     }
 }
 

@@ -46,7 +46,11 @@ impl<R: UpdateRule> Optimizer for GradientOptimizer<R> {
                 self.rule.update(i, var, grad)?;
             }
         }
-        Ok(StepReport { loss: value, forward_passes: 1, backward_passes: 1 })
+        Ok(StepReport {
+            loss: value,
+            forward_passes: 1,
+            backward_passes: 1,
+        })
     }
 
     fn learning_rate(&self) -> f64 {

@@ -13,20 +13,34 @@ pub fn register(registry: &mut Registry) {
     registry.register_optimizer(
         "sgd",
         "stochastic gradient descent with momentum, Nesterov and weight decay (PyTorch semantics)",
-        Box::new(|spec, vars| Ok(Box::new(gradient::GradientOptimizer::new("sgd", vars, sgd::Sgd::new(spec.parse()?))))),
+        Box::new(|spec, vars| {
+            Ok(Box::new(gradient::GradientOptimizer::new(
+                "sgd",
+                vars,
+                sgd::Sgd::new(spec.parse()?),
+            )))
+        }),
     );
     registry.register_optimizer(
         "adam",
         "Adam (Kingma & Ba) with L2 weight decay added to the gradient (PyTorch torch.optim.Adam)",
         Box::new(|spec, vars| {
-            Ok(Box::new(gradient::GradientOptimizer::new("adam", vars, adam::Adam::new(spec.parse()?, false))))
+            Ok(Box::new(gradient::GradientOptimizer::new(
+                "adam",
+                vars,
+                adam::Adam::new(spec.parse()?, false),
+            )))
         }),
     );
     registry.register_optimizer(
         "adamw",
         "AdamW (Loshchilov & Hutter) with decoupled weight decay (PyTorch torch.optim.AdamW)",
         Box::new(|spec, vars| {
-            Ok(Box::new(gradient::GradientOptimizer::new("adamw", vars, adam::Adam::new(spec.parse()?, true))))
+            Ok(Box::new(gradient::GradientOptimizer::new(
+                "adamw",
+                vars,
+                adam::Adam::new(spec.parse()?, true),
+            )))
         }),
     );
 }

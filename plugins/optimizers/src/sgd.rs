@@ -34,7 +34,10 @@ pub struct Sgd {
 impl Sgd {
     /// A fresh rule.
     pub fn new(cfg: SgdConfig) -> Self {
-        Self { cfg, buffers: Vec::new() }
+        Self {
+            cfg,
+            buffers: Vec::new(),
+        }
     }
 }
 
@@ -61,7 +64,11 @@ impl UpdateRule for Sgd {
                 None => d.clone(),
                 Some(b) => ((b * c.momentum)? + (&d * (1.0 - c.dampening))?)?,
             };
-            d = if c.nesterov { (&d + (&buf * c.momentum)?)? } else { buf.clone() };
+            d = if c.nesterov {
+                (&d + (&buf * c.momentum)?)?
+            } else {
+                buf.clone()
+            };
             self.buffers[index] = Some(buf);
         }
         var.set(&(var.as_tensor() - (d * c.lr)?)?)?;

@@ -31,7 +31,11 @@ fn sgd_momentum_nesterov_and_weight_decay_follow_pytorch() {
     let (mut opt, x) = build("sgd", "{lr: 0.1, momentum: 0.9}", &[1.0]);
     close(&step(opt.as_mut(), &x), &[0.9]); // buf = 1, x = 1 - 0.1
     close(&step(opt.as_mut(), &x), &[0.9 - 0.1 * (0.9 + 0.9)]); // buf = 0.9*1 + 0.9
-    let (mut opt, x) = build("sgd", "{lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 0.5}", &[2.0]);
+    let (mut opt, x) = build(
+        "sgd",
+        "{lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 0.5}",
+        &[2.0],
+    );
     // d = 2 + 0.5*2 = 3; buf = 3; nesterov d = 3 + 0.9*3 = 5.7
     close(&step(opt.as_mut(), &x), &[2.0 - 0.57]);
 }
@@ -40,7 +44,10 @@ fn sgd_momentum_nesterov_and_weight_decay_follow_pytorch() {
 fn adam_first_step_moves_by_the_learning_rate() {
     let (mut opt, x) = build("adam", "{lr: 0.01}", &[1.0, -2.0]);
     let after = step(opt.as_mut(), &x);
-    close(&after, &[1.0 - 0.01 * (1.0 / (1.0 + 1e-8)), -2.0 + 0.01 * (2.0 / (2.0 + 1e-8))]);
+    close(
+        &after,
+        &[1.0 - 0.01 * (1.0 / (1.0 + 1e-8)), -2.0 + 0.01 * (2.0 / (2.0 + 1e-8))],
+    );
 }
 
 #[test]
@@ -55,7 +62,11 @@ fn adamw_decouples_weight_decay_and_adam_couples_it() {
 
 #[test]
 fn every_optimizer_minimises_a_quadratic() {
-    for (kind, cfg) in [("sgd", "{lr: 0.1, momentum: 0.5}"), ("adam", "{lr: 0.05}"), ("adamw", "{lr: 0.05, weight_decay: 0.0}")] {
+    for (kind, cfg) in [
+        ("sgd", "{lr: 0.1, momentum: 0.5}"),
+        ("adam", "{lr: 0.05}"),
+        ("adamw", "{lr: 0.05, weight_decay: 0.0}"),
+    ] {
         let (mut opt, x) = build(kind, cfg, &[3.0, -4.0]);
         let target = Tensor::new(&[1.0f64, 2.0], &Device::Cpu).unwrap();
         for _ in 0..500 {
@@ -64,7 +75,10 @@ fn every_optimizer_minimises_a_quadratic() {
             opt.step(&mut || Ok((v.as_tensor() - &t)?.sqr()?.sum_all()?)).unwrap();
         }
         let got = x.as_tensor().to_vec1::<f64>().unwrap();
-        assert!((got[0] - 1.0).abs() < 1e-3 && (got[1] - 2.0).abs() < 1e-3, "{kind}: {got:?}");
+        assert!(
+            (got[0] - 1.0).abs() < 1e-3 && (got[1] - 2.0).abs() < 1e-3,
+            "{kind}: {got:?}"
+        );
         assert_eq!(x.dtype(), DType::F64);
     }
 }
@@ -74,11 +88,18 @@ fn unknown_settings_are_config_errors() {
     let mut registry = Registry::new();
     fairlab_optimizers::register(&mut registry);
     let var = Var::from_vec(vec![0.0f64], 1, &Device::Cpu).unwrap();
-    let spec = PluginSpec::new("debiaser.optimizer", "adamw", serde_norway::from_str("{lr: 0.1, momentun: 0.9}").unwrap());
+    let spec = PluginSpec::new(
+        "debiaser.optimizer",
+        "adamw",
+        serde_norway::from_str("{lr: 0.1, momentun: 0.9}").unwrap(),
+    );
     let err = registry.optimizer(&spec, vec![var.clone()]).err().unwrap();
     let err = err.downcast::<fairlab_framework::ConfigError>().unwrap();
     assert_eq!(err.key.as_deref(), Some("debiaser.optimizer.momentun"));
     let spec = PluginSpec::new("debiaser.optimizer", "adamx", Default::default());
     let err = registry.optimizer(&spec, vec![var]).err().unwrap().to_string();
-    assert!(err.contains("unknown optimizer kind `adamx`") && err.contains("did you mean `adam"), "{err}");
+    assert!(
+        err.contains("unknown optimizer kind `adamx`") && err.contains("did you mean `adam"),
+        "{err}"
+    );
 }

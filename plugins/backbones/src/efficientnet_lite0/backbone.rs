@@ -65,14 +65,8 @@ impl EfficientNetLite0Backbone {
         let fingerprint = format!("{KIND}@sha256:{}", sha256_hex(&weights_path)?);
         // SAFETY: the mapped file is only read while the tensors are copied out of it; the map is
         // dropped when `vb` is, at the end of this function.
-        let vb =
-            unsafe { VarBuilder::from_mmaped_safetensors(&[&weights_path], DType::F32, device) }
-                .with_context(|| {
-                    format!(
-                        "cannot read the safetensors file {}",
-                        weights_path.display()
-                    )
-                })?;
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights_path], DType::F32, device) }
+            .with_context(|| format!("cannot read the safetensors file {}", weights_path.display()))?;
         let model = EfficientNetLite0::new(vb, &config, dtype).map_err(|e| {
             anyhow::anyhow!(
                 "{} does not hold the EfficientNet-Lite0 weights that {} describes: {e}",
@@ -126,8 +120,7 @@ fn existing_file(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
 fn sha256_hex(path: &Path) -> anyhow::Result<String> {
     let mut hasher = Sha256::new();
     let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    std::io::copy(&mut file, &mut hasher)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    std::io::copy(&mut file, &mut hasher).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(hex::encode(hasher.finalize()))
 }
 

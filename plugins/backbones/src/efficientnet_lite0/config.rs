@@ -118,8 +118,7 @@ fn one() -> usize {
 impl EfficientNetLite0Config {
     /// Read and check `config.json`.
     pub fn from_file(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
         let config: Self = serde_json::from_str(&text)
             .with_context(|| format!("{} is not an EfficientNet-Lite config", path.display()))?;
         config
@@ -135,10 +134,7 @@ impl EfficientNetLite0Config {
             "activation `{}` (only relu6 is implemented)",
             self.activation
         );
-        anyhow::ensure!(
-            !self.use_se,
-            "squeeze-and-excitation (use_se: true) is not implemented"
-        );
+        anyhow::ensure!(!self.use_se, "squeeze-and-excitation (use_se: true) is not implemented");
         anyhow::ensure!(
             !self.conv_bias,
             "convolution biases (conv_bias: true) are not implemented"

@@ -49,13 +49,7 @@ enum Convolution {
 impl ConvBn {
     /// Load the convolution `conv` (no bias) and the BatchNorm `bn` from `vb` in f32, fold them,
     /// and keep the result in `dtype`.
-    pub fn new(
-        vb: &VarBuilder,
-        conv: &str,
-        bn: &str,
-        cfg: &ConvBnConfig,
-        dtype: DType,
-    ) -> Result<Self> {
+    pub fn new(vb: &VarBuilder, conv: &str, bn: &str, cfg: &ConvBnConfig, dtype: DType) -> Result<Self> {
         let groups = if cfg.depthwise { cfg.in_channels } else { 1 };
         if cfg.depthwise && cfg.out_channels != cfg.in_channels {
             candle_core::bail!(

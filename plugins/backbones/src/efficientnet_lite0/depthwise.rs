@@ -43,19 +43,21 @@ impl DepthwiseConv2d {
     pub fn new(weight: &Tensor, stride: usize) -> Result<Self> {
         let (channels, one, kernel_size, kernel_w) = weight.dims4()?;
         if one != 1 || kernel_w != kernel_size || stride == 0 {
-            candle_core::bail!("depthwise weights must be [C, 1, k, k] with stride >= 1, got {:?}, stride {stride}", weight.shape())
+            candle_core::bail!(
+                "depthwise weights must be [C, 1, k, k] with stride >= 1, got {:?}, stride {stride}",
+                weight.shape()
+            )
         }
         let taps = weight.reshape((channels, kernel_size * kernel_size))?;
-        let implementation =
-            if matches!(weight.device(), Device::Cpu) && weight.dtype() == DType::F32 {
-                Implementation::Cpu(Arc::new(taps.flatten_all()?.to_vec1::<f32>()?))
-            } else {
-                Implementation::Taps(
-                    (0..kernel_size * kernel_size)
-                        .map(|t| taps.narrow(1, t, 1)?.reshape((1, channels, 1, 1)))
-                        .collect::<Result<_>>()?,
-                )
-            };
+        let implementation = if matches!(weight.device(), Device::Cpu) && weight.dtype() == DType::F32 {
+            Implementation::Cpu(Arc::new(taps.flatten_all()?.to_vec1::<f32>()?))
+        } else {
+            Implementation::Taps(
+                (0..kernel_size * kernel_size)
+                    .map(|t| taps.narrow(1, t, 1)?.reshape((1, channels, 1, 1)))
+                    .collect::<Result<_>>()?,
+            )
+        };
         Ok(Self {
             implementation,
             channels,
@@ -91,15 +93,11 @@ impl DepthwiseConv2d {
     /// The tensor-op version: `Σ_taps scale_tap · padded[.., s·i + di, s·j + dj]`.
     fn forward_taps(&self, x: &Tensor, taps: &[Tensor], g: &Geometry) -> Result<Tensor> {
         let s = self.stride;
-        let (bottom, right) = (
-            same_padding(g.in_h, g.kernel, s).1,
-            same_padding(g.in_w, g.kernel, s).1,
-        );
+        let (bottom, right) = (same_padding(g.in_h, g.kernel, s).1, same_padding(g.in_w, g.kernel, s).1);
         // Extra zero rows/columns at the end make the padded size a multiple of the stride; the
         // kernel never reads them.
-        let align = |size: usize, before: usize, after: usize| {
-            (size + before + after).next_multiple_of(s) - size - before
-        };
+        let align =
+            |size: usize, before: usize, after: usize| (size + before + after).next_multiple_of(s) - size - before;
         let padded = x
             .pad_with_zeros(2, g.pad_top, align(g.in_h, g.pad_top, bottom))?
             .pad_with_zeros(3, g.pad_left, align(g.in_w, g.pad_left, right))?;
@@ -172,9 +170,7 @@ impl Geometry {
             .max(first);
         (
             first..end,
-            (first * self.stride + dj)
-                .saturating_sub(self.pad_left)
-                .min(self.in_w),
+            (first * self.stride + dj).saturating_sub(self.pad_left).min(self.in_w),
         )
     }
 
@@ -182,10 +178,7 @@ impl Geometry {
     fn input<'a>(storage: &'a CpuStorage, layout: &Layout, len: usize) -> Result<&'a [f32]> {
         match storage {
             CpuStorage::F32(data) => Ok(&data[layout.start_offset()..layout.start_offset() + len]),
-            other => candle_core::bail!(
-                "the CPU depthwise kernel needs f32, got {:?}",
-                other.dtype()
-            ),
+            other => candle_core::bail!("the CPU depthwise kernel needs f32, got {:?}", other.dtype()),
         }
     }
 }
@@ -206,47 +199,39 @@ impl CustomOp1 for CpuDepthwise {
         let (in_plane, out_plane) = (g.in_h * g.in_w, g.out_h * g.out_w);
         let input = Geometry::input(storage, layout, g.planes * in_plane)?;
         let mut out = vec![0f32; g.planes * out_plane];
-        out.par_chunks_mut(out_plane)
-            .enumerate()
-            .for_each(|(p, out)| {
-                let x = &input[p * in_plane..(p + 1) * in_plane];
-                let w =
-                    &self.weight[(p % g.channels) * g.kernel * g.kernel..][..g.kernel * g.kernel];
-                for oh in 0..g.out_h {
-                    let out_row = &mut out[oh * g.out_w..(oh + 1) * g.out_w];
-                    for di in 0..g.kernel {
-                        let Some(ih) = Geometry::source(oh, di, g.stride, g.pad_top, g.in_h) else {
-                            continue;
-                        };
-                        let x_row = &x[ih * g.in_w..(ih + 1) * g.in_w];
-                        for dj in 0..g.kernel {
-                            let (columns, x_start) = g.valid_columns(dj);
-                            let weight = w[di * g.kernel + dj];
-                            for (y, x) in out_row[columns]
-                                .iter_mut()
-                                .zip(x_row[x_start..].iter().step_by(g.stride))
-                            {
-                                *y += weight * x;
-                            }
+        out.par_chunks_mut(out_plane).enumerate().for_each(|(p, out)| {
+            let x = &input[p * in_plane..(p + 1) * in_plane];
+            let w = &self.weight[(p % g.channels) * g.kernel * g.kernel..][..g.kernel * g.kernel];
+            for oh in 0..g.out_h {
+                let out_row = &mut out[oh * g.out_w..(oh + 1) * g.out_w];
+                for di in 0..g.kernel {
+                    let Some(ih) = Geometry::source(oh, di, g.stride, g.pad_top, g.in_h) else {
+                        continue;
+                    };
+                    let x_row = &x[ih * g.in_w..(ih + 1) * g.in_w];
+                    for dj in 0..g.kernel {
+                        let (columns, x_start) = g.valid_columns(dj);
+                        let weight = w[di * g.kernel + dj];
+                        for (y, x) in out_row[columns]
+                            .iter_mut()
+                            .zip(x_row[x_start..].iter().step_by(g.stride))
+                        {
+                            *y += weight * x;
                         }
                     }
                 }
-            });
+            }
+        });
         let dims = layout.dims();
-        Ok((
-            CpuStorage::F32(out),
-            Shape::from((dims[0], dims[1], g.out_h, g.out_w)),
-        ))
+        Ok((CpuStorage::F32(out), Shape::from((dims[0], dims[1], g.out_h, g.out_w))))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
-        let grad = grad_res
-            .contiguous()?
-            .apply_op1_no_bwd(&CpuDepthwiseInputGrad {
-                weight: self.weight.clone(),
-                geometry: self.geometry,
-                input_shape: arg.shape().clone(),
-            })?;
+        let grad = grad_res.contiguous()?.apply_op1_no_bwd(&CpuDepthwiseInputGrad {
+            weight: self.weight.clone(),
+            geometry: self.geometry,
+            input_shape: arg.shape().clone(),
+        })?;
         Ok(Some(grad))
     }
 }
@@ -268,34 +253,26 @@ impl CustomOp1 for CpuDepthwiseInputGrad {
         let (in_plane, out_plane) = (g.in_h * g.in_w, g.out_h * g.out_w);
         let grad_out = Geometry::input(storage, layout, g.planes * out_plane)?;
         let mut grad_in = vec![0f32; g.planes * in_plane];
-        grad_in
-            .par_chunks_mut(in_plane)
-            .enumerate()
-            .for_each(|(p, grad_in)| {
-                let dy = &grad_out[p * out_plane..(p + 1) * out_plane];
-                let w =
-                    &self.weight[(p % g.channels) * g.kernel * g.kernel..][..g.kernel * g.kernel];
-                for oh in 0..g.out_h {
-                    let dy_row = &dy[oh * g.out_w..(oh + 1) * g.out_w];
-                    for di in 0..g.kernel {
-                        let Some(ih) = Geometry::source(oh, di, g.stride, g.pad_top, g.in_h) else {
-                            continue;
-                        };
-                        let dx_row = &mut grad_in[ih * g.in_w..(ih + 1) * g.in_w];
-                        for dj in 0..g.kernel {
-                            let (columns, x_start) = g.valid_columns(dj);
-                            let weight = w[di * g.kernel + dj];
-                            for (dx, dy) in dx_row[x_start..]
-                                .iter_mut()
-                                .step_by(g.stride)
-                                .zip(&dy_row[columns])
-                            {
-                                *dx += weight * dy;
-                            }
+        grad_in.par_chunks_mut(in_plane).enumerate().for_each(|(p, grad_in)| {
+            let dy = &grad_out[p * out_plane..(p + 1) * out_plane];
+            let w = &self.weight[(p % g.channels) * g.kernel * g.kernel..][..g.kernel * g.kernel];
+            for oh in 0..g.out_h {
+                let dy_row = &dy[oh * g.out_w..(oh + 1) * g.out_w];
+                for di in 0..g.kernel {
+                    let Some(ih) = Geometry::source(oh, di, g.stride, g.pad_top, g.in_h) else {
+                        continue;
+                    };
+                    let dx_row = &mut grad_in[ih * g.in_w..(ih + 1) * g.in_w];
+                    for dj in 0..g.kernel {
+                        let (columns, x_start) = g.valid_columns(dj);
+                        let weight = w[di * g.kernel + dj];
+                        for (dx, dy) in dx_row[x_start..].iter_mut().step_by(g.stride).zip(&dy_row[columns]) {
+                            *dx += weight * dy;
                         }
                     }
                 }
-            });
+            }
+        });
         Ok((CpuStorage::F32(grad_in), self.input_shape.clone()))
     }
 }
@@ -367,8 +344,7 @@ mod tests {
             let conv = DepthwiseConv2d::new(&weight, stride).unwrap();
             assert!(matches!(conv.implementation, Implementation::Cpu(_)));
             let cpu = conv.forward(&x).unwrap();
-            let taps_conv =
-                DepthwiseConv2d::new(&weight.to_dtype(DType::F64).unwrap(), stride).unwrap();
+            let taps_conv = DepthwiseConv2d::new(&weight.to_dtype(DType::F64).unwrap(), stride).unwrap();
             let taps = taps_conv
                 .forward(&x.to_dtype(DType::F64).unwrap())
                 .unwrap()
@@ -379,10 +355,7 @@ mod tests {
                 max_diff(&cpu, &want) < 1e-5,
                 "cpu kernel, k {k} stride {stride} {h}x{w}"
             );
-            assert!(
-                max_diff(&taps, &want) < 1e-5,
-                "taps, k {k} stride {stride} {h}x{w}"
-            );
+            assert!(max_diff(&taps, &want) < 1e-5, "taps, k {k} stride {stride} {h}x{w}");
         }
     }
 
@@ -391,10 +364,7 @@ mod tests {
         for (k, stride) in [(3, 1), (5, 2), (3, 2)] {
             let x = Var::from_tensor(&values(&[2, 3, 7, 6], 0.9)).unwrap();
             let weight = values(&[3, 1, k, k], 2.3);
-            let upstream = values(
-                &[2, 3, 7usize.div_ceil(stride), 6usize.div_ceil(stride)],
-                4.1,
-            );
+            let upstream = values(&[2, 3, 7usize.div_ceil(stride), 6usize.div_ceil(stride)], 4.1);
             let loss = |conv: &DepthwiseConv2d| {
                 conv.forward(x.as_tensor())
                     .unwrap()
@@ -420,20 +390,9 @@ mod tests {
                 ),
                 ..cpu_conv.clone()
             };
-            let cpu_grad = loss(&cpu_conv)
-                .backward()
-                .unwrap()
-                .remove(x.as_tensor())
-                .unwrap();
-            let taps_grad = loss(&taps_conv)
-                .backward()
-                .unwrap()
-                .remove(x.as_tensor())
-                .unwrap();
-            assert!(
-                max_diff(&cpu_grad, &taps_grad) < 1e-5,
-                "k {k} stride {stride}"
-            );
+            let cpu_grad = loss(&cpu_conv).backward().unwrap().remove(x.as_tensor()).unwrap();
+            let taps_grad = loss(&taps_conv).backward().unwrap().remove(x.as_tensor()).unwrap();
+            assert!(max_diff(&cpu_grad, &taps_grad) < 1e-5, "k {k} stride {stride}");
         }
     }
 }
