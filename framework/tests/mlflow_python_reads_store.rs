@@ -252,3 +252,72 @@ fn mlflow_python_client_reads_what_the_file_store_writes() {
     assert_eq!(got["artifacts"], serde_json::json!([]));
     assert_eq!(store.get_run(&failed_id).unwrap().info.status, RunStatus::Failed);
 }
+
+/// `mlflow migrate-filestore` moves an embedded store into MLflow's SQL store losslessly (the way a
+/// user brings local runs to a server).
+#[test]
+fn mlflow_migrate_filestore_moves_runs_into_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("mlruns");
+    let store: Arc<dyn Tracker> = Arc::new(FileStore::open(&store_dir).unwrap());
+    let run = ActiveRun::start(store.clone(), "migrated", "seed-3", Vec::new()).unwrap();
+    let run_id = run.id().to_string();
+    run.log_params(&pairs(&[("debiaser.kind", "erm")])).unwrap();
+    run.log_metrics(0, &[("val_auc", 0.5)]).unwrap();
+    run.log_metrics(1, &[("val_auc", 0.625), ("odd", f64::NAN)]).unwrap();
+    run.finish().unwrap();
+    let failed = ActiveRun::start(store, "migrated", "seed-4", Vec::new()).unwrap();
+    let failed_id = failed.id().to_string();
+    failed.fail("the training loss is NaN at epoch 2").unwrap();
+
+    let python = match python_with_mlflow() {
+        Ok(python) => python,
+        Err(why) => {
+            eprintln!("SKIPPED: mlflow migrate-filestore was not checked because {why}");
+            return;
+        }
+    };
+    let db = dir.path().join("mlflow.db");
+    let uri = format!("sqlite:///{}", db.display());
+    let out = Command::new(&python)
+        .args(["-m", "mlflow", "migrate-filestore", "--source"])
+        .arg(&store_dir)
+        .args(["--target", &uri])
+        .env("MLFLOW_ALLOW_FILE_STORE", "true")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "migrate-filestore failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reader = r#"
+import json, math, sys
+from mlflow.tracking import MlflowClient
+c = MlflowClient(sys.argv[1])
+out = {}
+for run_id in sys.argv[2:]:
+    r = c.get_run(run_id)
+    hist = [(m.step, m.value) for m in c.get_metric_history(run_id, "val_auc")]
+    out[run_id] = {"status": r.info.status, "params": r.data.params, "reason": r.data.tags.get("fairlab.failure_reason"),
+                   "val_auc": hist, "odd_is_nan": math.isnan(r.data.metrics["odd"]) if "odd" in r.data.metrics else None}
+print(json.dumps(out))
+"#;
+    let out = Command::new(&python)
+        .args(["-c", reader, &uri, &run_id, &failed_id])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "reading the migrated store failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    println!("migrated: {got}");
+    assert_eq!(got[&run_id]["status"], "FINISHED");
+    assert_eq!(got[&run_id]["params"]["debiaser.kind"], "erm");
+    assert_eq!(got[&run_id]["val_auc"], serde_json::json!([[0, 0.5], [1, 0.625]]));
+    assert_eq!(got[&run_id]["odd_is_nan"], true);
+    assert_eq!(got[&failed_id]["status"], "FAILED");
+    assert_eq!(got[&failed_id]["reason"], "the training loss is NaN at epoch 2");
+}
