@@ -206,48 +206,47 @@ fn a_missing_data_folder_is_a_clear_failure() {
         .contains("data/nope"));
 }
 
-#[test]
-fn an_unknown_key_is_exit_2_with_line_and_column() {
+/// Run the quickstart with the line `find` replaced by `replace`; expect exit 2, no run, and a
+/// message containing `expected` (with `{line}` standing for the edited line's number).
+fn bad_quickstart(find: &str, replace: &str, expected: &str) {
     let sb = Sandbox::new();
     let text = std::fs::read_to_string(root().join("experiments/quickstart.yaml")).unwrap();
-    let bad = sb.write("bad.yaml", &text.replace("  standardize: true", "  standardise: true"));
-    let line = text.lines().position(|l| l == "  standardize: true").unwrap() + 1;
+    let line = text
+        .lines()
+        .position(|l| l == find)
+        .expect("the line is in the quickstart")
+        + 1;
+    let bad = sb.write("bad.yaml", &text.replace(find, replace));
+    let expected = expected.replace("{line}", &line.to_string());
     sb.fairlab()
         .args(["run"])
         .arg(&bad)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains(format!(
-            "bad.yaml:{line}:3: `debiaser.standardise`: unknown field `standardise`"
-        )));
+        .stderr(predicate::str::contains(expected));
     assert!(!sb.store().exists() || sb.runs().is_empty(), "no run for a bad config");
 }
 
 #[test]
+fn an_unknown_key_is_exit_2_with_line_and_column() {
+    bad_quickstart(
+        "  standardize: true",
+        "  standardise: true",
+        "bad.yaml:{line}:3: `debiaser.standardise`: unknown field `standardise`",
+    );
+}
+
+#[test]
 fn a_wrong_type_is_exit_2_with_line_and_column() {
-    let sb = Sandbox::new();
-    let text = std::fs::read_to_string(root().join("experiments/quickstart.yaml")).unwrap();
-    let bad = sb.write("bad.yaml", &text.replace("seed: 0", "seed: zero"));
-    let line = text.lines().position(|l| l == "seed: 0").unwrap() + 1;
-    sb.fairlab()
-        .args(["run"])
-        .arg(&bad)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(format!(
-            "bad.yaml:{line}:1: `seed`: invalid type"
-        )));
+    bad_quickstart("seed: 0", "seed: zero", "bad.yaml:{line}:1: `seed`: invalid type");
 }
 
 #[test]
 fn an_unknown_plugin_kind_is_exit_2_with_a_suggestion() {
-    let sb = Sandbox::new();
-    let text = std::fs::read_to_string(root().join("experiments/quickstart.yaml")).unwrap();
-    let bad = sb.write("bad.yaml", &text.replace("kind: erm", "kind: ermm"));
-    sb.fairlab().args(["run"]).arg(&bad).assert().code(2).stderr(
-        predicate::str::contains("`debiaser.kind`: unknown debiaser kind `ermm`; known kinds: erm")
-            .and(predicate::str::contains("did you mean `erm`?"))
-            .and(predicate::str::contains("bad.yaml:")),
+    bad_quickstart(
+        "  kind: erm",
+        "  kind: ermm",
+        "bad.yaml:{line}:3: `debiaser.kind`: unknown debiaser kind `ermm`; known kinds: erm (did you mean `erm`?)",
     );
 }
 
