@@ -252,3 +252,21 @@ fn bad_tensors_are_named() {
         "{text}"
     );
 }
+
+#[test]
+fn half_precision_stays_close() {
+    let half = EfficientNetLite0Backbone::load(model_dir(), &Device::Cpu, DType::F16).unwrap();
+    let pixels = reference()["pixel_values"].narrow(0, 0, 1).unwrap();
+    let features = half.encode_images(&pixels).unwrap();
+    assert_eq!(features.dtype(), DType::F16);
+    let features = features.to_dtype(DType::F32).unwrap();
+    let want = reference()["features"].narrow(0, 0, 1).unwrap();
+    let err = max_abs_diff(&features, &want);
+    let dot = |a: &Tensor, b: &Tensor| (a * b).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+    let cosine = dot(&features, &want) / (dot(&features, &features) * dot(&want, &want)).sqrt();
+    eprintln!("f16 features: max abs error {err:e}, cosine similarity {cosine}");
+    assert!(
+        err < 0.2 && cosine > 0.9995,
+        "f16 features: max abs error {err}, cosine {cosine}"
+    );
+}

@@ -20,6 +20,15 @@ pub fn same_padding(size: usize, kernel: usize, stride: usize) -> (usize, usize)
     (total / 2, total - total / 2)
 }
 
+/// One `[1, C, 1, 1]` scale per kernel tap, row-major, of `[C, 1, k, k]` weights.
+fn tap_scales(weight: &Tensor) -> Result<Vec<Tensor>> {
+    let (channels, _, kh, kw) = weight.dims4()?;
+    let taps = weight.reshape((channels, kh * kw))?;
+    (0..kh * kw)
+        .map(|t| taps.narrow(1, t, 1)?.reshape((1, channels, 1, 1)))
+        .collect()
+}
+
 /// A depthwise convolution with fixed weights.
 #[derive(Debug, Clone)]
 pub struct DepthwiseConv2d {
@@ -48,15 +57,10 @@ impl DepthwiseConv2d {
                 weight.shape()
             )
         }
-        let taps = weight.reshape((channels, kernel_size * kernel_size))?;
         let implementation = if matches!(weight.device(), Device::Cpu) && weight.dtype() == DType::F32 {
-            Implementation::Cpu(Arc::new(taps.flatten_all()?.to_vec1::<f32>()?))
+            Implementation::Cpu(Arc::new(weight.flatten_all()?.to_vec1::<f32>()?))
         } else {
-            Implementation::Taps(
-                (0..kernel_size * kernel_size)
-                    .map(|t| taps.narrow(1, t, 1)?.reshape((1, channels, 1, 1)))
-                    .collect::<Result<_>>()?,
-            )
+            Implementation::Taps(tap_scales(weight)?)
         };
         Ok(Self {
             implementation,
@@ -212,11 +216,11 @@ impl CustomOp1 for CpuDepthwise {
                     for dj in 0..g.kernel {
                         let (columns, x_start) = g.valid_columns(dj);
                         let weight = w[di * g.kernel + dj];
-                        for (y, x) in out_row[columns]
+                        for (y, v) in out_row[columns]
                             .iter_mut()
                             .zip(x_row[x_start..].iter().step_by(g.stride))
                         {
-                            *y += weight * x;
+                            *y += weight * v;
                         }
                     }
                 }
@@ -375,19 +379,7 @@ mod tests {
             };
             let cpu_conv = DepthwiseConv2d::new(&weight, stride).unwrap();
             let taps_conv = DepthwiseConv2d {
-                implementation: Implementation::Taps(
-                    (0..k * k)
-                        .map(|t| {
-                            weight
-                                .reshape((3, k * k))
-                                .unwrap()
-                                .narrow(1, t, 1)
-                                .unwrap()
-                                .reshape((1, 3, 1, 1))
-                                .unwrap()
-                        })
-                        .collect(),
-                ),
+                implementation: Implementation::Taps(tap_scales(&weight).unwrap()),
                 ..cpu_conv.clone()
             };
             let cpu_grad = loss(&cpu_conv).backward().unwrap().remove(x.as_tensor()).unwrap();
