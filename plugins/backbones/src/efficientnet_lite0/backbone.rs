@@ -40,9 +40,6 @@ impl EfficientNetLite0Backbone {
     pub fn from_spec(spec: &PluginSpec) -> anyhow::Result<Self> {
         let settings: EfficientNetLite0Settings = spec.parse()?;
         let key = |name: &str| format!("{}.{name}", spec.path);
-        if settings.batch_size == 0 {
-            return Err(ConfigError::at_key(key("batch_size"), "must be at least 1").into());
-        }
         let device = select_device(&settings.device).map_err(|e| with_key(e, key("device")))?;
         let dtype = parse_dtype(&settings.dtype).map_err(|e| with_key(e, key("dtype")))?;
         Self::load(&settings.weights, &device, dtype).map_err(|e| with_key(e, key("weights")))

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-/// `backbone: {kind: efficientnet-lite0, weights: ..., device: ..., dtype: ..., batch_size: ...}`.
+/// `backbone: {kind: efficientnet-lite0, weights: ..., device: ..., dtype: ...}` (the extraction
+/// batch size is the runner's `features.batch_size`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EfficientNetLite0Settings {
@@ -17,9 +18,6 @@ pub struct EfficientNetLite0Settings {
     /// `f32`, `f16` or `bf16`: the dtype of the weights and the features.
     #[serde(default = "default_dtype")]
     pub dtype: String,
-    /// Images per forward pass when extracting features (read by the runner).
-    #[serde(default = "default_batch_size")]
-    pub batch_size: usize,
 }
 
 impl Default for EfficientNetLite0Settings {
@@ -28,7 +26,6 @@ impl Default for EfficientNetLite0Settings {
             weights: default_weights(),
             device: default_device(),
             dtype: default_dtype(),
-            batch_size: default_batch_size(),
         }
     }
 }
@@ -43,8 +40,4 @@ fn default_device() -> String {
 
 fn default_dtype() -> String {
     "f32".to_string()
-}
-
-fn default_batch_size() -> usize {
-    64
 }
