@@ -98,35 +98,29 @@ fn lookup<'a, F>(
 ) -> Result<&'a F, ConfigError> {
     map.get(&spec.kind)
         .map(|e| &e.factory)
-        .ok_or_else(|| unknown_kind(kind, &spec.kind, map.keys()).keyed(spec))
+        .ok_or_else(|| unknown_kind(kind, spec, map.keys()))
 }
 
-/// The error for a `kind:` that no plugin has, with the known kinds and the nearest one.
-fn unknown_kind<'a>(kind: PluginKind, name: &str, known: impl Iterator<Item = &'a String>) -> UnknownKind {
-    let known: Vec<String> = known.cloned().collect();
+/// The error for a `kind:` that no plugin has, keyed `<section>.kind`, with the known kinds and
+/// the nearest one.
+fn unknown_kind<'a>(kind: PluginKind, spec: &PluginSpec, known: impl Iterator<Item = &'a String>) -> ConfigError {
+    let name = spec.kind.as_str();
+    let known: Vec<&String> = known.collect();
     let nearest = known
         .iter()
-        .map(|k| (strsim::damerau_levenshtein(&k.to_lowercase(), &name.to_lowercase()), k))
+        .map(|k| (strsim::damerau_levenshtein(&k.to_lowercase(), &name.to_lowercase()), *k))
         .filter(|(d, k)| *d <= (k.len().max(name.len()) / 2).max(2))
-        .min()
-        .map(|(_, k)| k.clone());
+        .min();
+    let names: Vec<&str> = known.iter().map(|k| k.as_str()).collect();
     let mut message = format!(
         "unknown {} kind `{name}`; known kinds: {}",
         kind.as_str(),
-        known.join(", ")
+        names.join(", ")
     );
-    if let Some(n) = nearest {
+    if let Some((_, n)) = nearest {
         message.push_str(&format!(" (did you mean `{n}`?)"));
     }
-    UnknownKind(message)
-}
-
-struct UnknownKind(String);
-
-impl UnknownKind {
-    fn keyed(self, spec: &PluginSpec) -> ConfigError {
-        ConfigError::at_key(format!("{}.kind", spec.path), self.0)
-    }
+    ConfigError::at_key(format!("{}.kind", spec.path), message)
 }
 
 impl Registry {
@@ -185,23 +179,13 @@ impl Registry {
 
     /// Check that a spec names a registered plugin of `kind`, without building it.
     pub fn check(&self, kind: PluginKind, spec: &PluginSpec) -> Result<(), ConfigError> {
-        let known = match kind {
-            PluginKind::Backbone => self.backbones.contains_key(&spec.kind),
-            PluginKind::Optimizer => self.optimizers.contains_key(&spec.kind),
-            PluginKind::Debiaser => self.debiasers.contains_key(&spec.kind),
-            PluginKind::Dataset => self.datasets.contains_key(&spec.kind),
-            PluginKind::Metric => self.metrics.contains_key(&spec.kind),
-        };
-        if known {
-            return Ok(());
+        match kind {
+            PluginKind::Backbone => lookup(&self.backbones, kind, spec).map(|_| ()),
+            PluginKind::Optimizer => lookup(&self.optimizers, kind, spec).map(|_| ()),
+            PluginKind::Debiaser => lookup(&self.debiasers, kind, spec).map(|_| ()),
+            PluginKind::Dataset => lookup(&self.datasets, kind, spec).map(|_| ()),
+            PluginKind::Metric => lookup(&self.metrics, kind, spec).map(|_| ()),
         }
-        let names: Vec<String> = self
-            .list()
-            .into_iter()
-            .filter(|p| p.kind == kind)
-            .map(|p| p.name)
-            .collect();
-        Err(unknown_kind(kind, &spec.kind, names.iter()).keyed(spec))
     }
 
     /// All registered metrics, in registration order.
