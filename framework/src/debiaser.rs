@@ -90,9 +90,9 @@ pub struct FitContext<'a> {
 }
 
 impl FitContext<'_> {
-    /// Build the optimiser described by `spec` over `vars`.
+    /// Build the optimiser described by `spec` over `vars`, seeded from the experiment seed.
     pub fn optimizer(&self, spec: &PluginSpec, vars: Vec<Var>) -> anyhow::Result<Box<dyn Optimizer>> {
-        self.registry.optimizer(spec, vars)
+        self.registry.optimizer(spec, vars, self.seed)
     }
 }
 

@@ -3,14 +3,17 @@
 //!
 //! An optimizer owns the [`Var`]s it updates (as in candle-nn: `new(vars, cfg)`). Each
 //! [`Optimizer::step`] receives the objective as a closure that evaluates the loss at the *current*
-//! values of those vars and returns a scalar tensor. A gradient method calls it once and
-//! backpropagates; a zeroth-order method sets the vars to perturbed values, calls it several times
-//! without ever calling `backward`, and leaves the vars at the accepted point.
+//! values of those vars on one of the step's mini-batches and returns a scalar tensor. A gradient
+//! method calls it once (batch slot 0) and backpropagates; a zeroth-order method sets the vars to
+//! perturbed values, calls it several times (on slots `0..batches_per_step()`) without ever calling
+//! `backward`, and leaves the vars at the accepted point.
 
 use candle_core::{Tensor, Var};
 
-/// The loss at the current parameter values: a scalar tensor (rank 0 or one element).
-pub type Objective<'a> = dyn FnMut() -> anyhow::Result<Tensor> + 'a;
+/// The loss at the current parameter values on mini-batch slot `b` of the step (`b <
+/// batches_per_step()`): a scalar tensor (rank 0 or one element). The caller decides which data a
+/// slot stands for; calling it twice with the same slot must evaluate the same data.
+pub type Objective<'a> = dyn FnMut(usize) -> anyhow::Result<Tensor> + 'a;
 
 /// What one optimisation step did.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -40,6 +43,12 @@ pub trait Optimizer: Send {
 
     /// The vars this optimiser updates.
     fn vars(&self) -> &[Var];
+
+    /// How many distinct mini-batches one [`Optimizer::step`] evaluates (the slots its objective
+    /// is called with). 1 for gradient methods.
+    fn batches_per_step(&self) -> usize {
+        1
+    }
 }
 
 /// Read a scalar loss tensor as `f64`, failing clearly when it is not a single element.

@@ -149,7 +149,7 @@ pub fn train_probe(
             let idx = Tensor::new(chunk, &device)?;
             let x = features.index_select(&idx, 0)?;
             let y = targets.index_select(&idx, 0)?;
-            let report = optimizer.step(&mut || Ok(bce_with_logits(&probe.logits(&x)?, &y, None)?))?;
+            let report = optimizer.step(&mut |_| Ok(bce_with_logits(&probe.logits(&x)?, &y, None)?))?;
             total += report.loss * chunk.len() as f64;
         }
         let val_scores = val.map(|v| probe.scores(v)).transpose()?;

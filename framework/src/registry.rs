@@ -17,8 +17,10 @@ use crate::optimizer::Optimizer;
 
 /// Builds a backbone from its YAML section.
 pub type BackboneFactory = Box<dyn Fn(&PluginSpec) -> anyhow::Result<Box<dyn Backbone>> + Send + Sync>;
-/// Builds an optimiser over the given vars from its YAML section.
-pub type OptimizerFactory = Box<dyn Fn(&PluginSpec, Vec<Var>) -> anyhow::Result<Box<dyn Optimizer>> + Send + Sync>;
+/// Builds an optimiser over the given vars from its YAML section and a seed (for the random
+/// directions of zeroth-order methods).
+pub type OptimizerFactory =
+    Box<dyn Fn(&PluginSpec, Vec<Var>, u64) -> anyhow::Result<Box<dyn Optimizer>> + Send + Sync>;
 /// Builds a debiaser from its YAML section.
 pub type DebiaserFactory = Box<dyn Fn(&PluginSpec) -> anyhow::Result<Box<dyn Debiaser>> + Send + Sync>;
 /// Builds a dataset from its YAML section.
@@ -162,9 +164,9 @@ impl Registry {
         lookup(&self.backbones, PluginKind::Backbone, spec)?(spec)
     }
 
-    /// Build the optimiser a spec names over `vars`.
-    pub fn optimizer(&self, spec: &PluginSpec, vars: Vec<Var>) -> anyhow::Result<Box<dyn Optimizer>> {
-        lookup(&self.optimizers, PluginKind::Optimizer, spec)?(spec, vars)
+    /// Build the optimiser a spec names over `vars`; `seed` drives any randomness it has.
+    pub fn optimizer(&self, spec: &PluginSpec, vars: Vec<Var>, seed: u64) -> anyhow::Result<Box<dyn Optimizer>> {
+        lookup(&self.optimizers, PluginKind::Optimizer, spec)?(spec, vars, seed)
     }
 
     /// Build the debiaser a spec names.

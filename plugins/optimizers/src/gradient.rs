@@ -37,7 +37,7 @@ impl<R: UpdateRule> Optimizer for GradientOptimizer<R> {
     }
 
     fn step(&mut self, objective: &mut Objective<'_>) -> anyhow::Result<StepReport> {
-        let loss = objective()?;
+        let loss = objective(0)?;
         let value = scalar_loss(&loss)?;
         let grads = loss.backward()?;
         self.rule.begin_step();

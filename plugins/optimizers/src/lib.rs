@@ -13,7 +13,7 @@ pub fn register(registry: &mut Registry) {
     registry.register_optimizer(
         "sgd",
         "stochastic gradient descent with momentum, Nesterov and weight decay (PyTorch semantics)",
-        Box::new(|spec, vars| {
+        Box::new(|spec, vars, _seed| {
             Ok(Box::new(gradient::GradientOptimizer::new(
                 "sgd",
                 vars,
@@ -24,7 +24,7 @@ pub fn register(registry: &mut Registry) {
     registry.register_optimizer(
         "adam",
         "Adam (Kingma & Ba) with L2 weight decay added to the gradient (PyTorch torch.optim.Adam)",
-        Box::new(|spec, vars| {
+        Box::new(|spec, vars, _seed| {
             Ok(Box::new(gradient::GradientOptimizer::new(
                 "adam",
                 vars,
@@ -35,7 +35,7 @@ pub fn register(registry: &mut Registry) {
     registry.register_optimizer(
         "adamw",
         "AdamW (Loshchilov & Hutter) with decoupled weight decay (PyTorch torch.optim.AdamW)",
-        Box::new(|spec, vars| {
+        Box::new(|spec, vars, _seed| {
             Ok(Box::new(gradient::GradientOptimizer::new(
                 "adamw",
                 vars,

@@ -9,13 +9,13 @@ fn build(kind: &str, yaml: &str, init: &[f64]) -> (Box<dyn Optimizer>, Var) {
     fairlab_optimizers::register(&mut registry);
     let var = Var::from_vec(init.to_vec(), init.len(), &Device::Cpu).unwrap();
     let spec = PluginSpec::new("opt", kind, serde_norway::from_str(yaml).unwrap());
-    (registry.optimizer(&spec, vec![var.clone()]).unwrap(), var)
+    (registry.optimizer(&spec, vec![var.clone()], 0).unwrap(), var)
 }
 
 /// One step on loss = sum(x^2 / 2), whose gradient is x itself.
 fn step(opt: &mut dyn Optimizer, var: &Var) -> Vec<f64> {
     let v = var.clone();
-    let report = opt.step(&mut || Ok((v.as_tensor().sqr()?.sum_all()? * 0.5)?)).unwrap();
+    let report = opt.step(&mut |_| Ok((v.as_tensor().sqr()?.sum_all()? * 0.5)?)).unwrap();
     assert_eq!((report.forward_passes, report.backward_passes), (1, 1));
     var.as_tensor().to_vec1::<f64>().unwrap()
 }
@@ -72,7 +72,7 @@ fn every_optimizer_minimises_a_quadratic() {
         for _ in 0..500 {
             let v = x.clone();
             let t = target.clone();
-            opt.step(&mut || Ok((v.as_tensor() - &t)?.sqr()?.sum_all()?)).unwrap();
+            opt.step(&mut |_| Ok((v.as_tensor() - &t)?.sqr()?.sum_all()?)).unwrap();
         }
         let got = x.as_tensor().to_vec1::<f64>().unwrap();
         assert!(
@@ -93,11 +93,11 @@ fn unknown_settings_are_config_errors() {
         "adamw",
         serde_norway::from_str("{lr: 0.1, momentun: 0.9}").unwrap(),
     );
-    let err = registry.optimizer(&spec, vec![var.clone()]).err().unwrap();
+    let err = registry.optimizer(&spec, vec![var.clone()], 0).err().unwrap();
     let err = err.downcast::<fairlab_framework::ConfigError>().unwrap();
     assert_eq!(err.key.as_deref(), Some("debiaser.optimizer.momentun"));
     let spec = PluginSpec::new("debiaser.optimizer", "adamx", Default::default());
-    let err = registry.optimizer(&spec, vec![var]).err().unwrap().to_string();
+    let err = registry.optimizer(&spec, vec![var], 0).err().unwrap().to_string();
     assert!(
         err.contains("unknown optimizer kind `adamx`") && err.contains("did you mean `adam"),
         "{err}"

@@ -20,6 +20,9 @@ use super::settings::EfficientNetLite0Settings;
 /// The plugin name.
 pub const KIND: &str = "efficientnet-lite0";
 
+/// The smallest input resolution: the network's total stride.
+const MIN_IMAGE_SIZE: usize = 32;
+
 /// What a weights folder must contain, for error messages.
 const EXPECTED_FILES: &str = "config.json and the weights file it names (model.safetensors), \
      as in the EfficientNet-Lite0 bundle described by models/efficientnet-lite0/README.md";
@@ -42,7 +45,19 @@ impl EfficientNetLite0Backbone {
         let key = |name: &str| format!("{}.{name}", spec.path);
         let device = select_device(&settings.device).map_err(|e| with_key(e, key("device")))?;
         let dtype = parse_dtype(&settings.dtype).map_err(|e| with_key(e, key("dtype")))?;
-        Self::load(&settings.weights, &device, dtype).map_err(|e| with_key(e, key("weights")))
+        let mut backbone = Self::load(&settings.weights, &device, dtype).map_err(|e| with_key(e, key("weights")))?;
+        if let Some(size) = settings.image_size {
+            if size < MIN_IMAGE_SIZE {
+                return Err(ConfigError::at_key(
+                    key("image_size"),
+                    format!("must be at least {MIN_IMAGE_SIZE} (the network downsamples by 32), got {size}"),
+                )
+                .into());
+            }
+            backbone.preprocessing.height = size;
+            backbone.preprocessing.width = size;
+        }
+        Ok(backbone)
     }
 
     /// Load the weights folder `dir` (`config.json` + the weights file it names) onto `device`.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-/// `backbone: {kind: efficientnet-lite0, weights: ..., device: ..., dtype: ...}` (the extraction
+/// `backbone: {kind: efficientnet-lite0, weights: ..., device: ..., dtype: ..., image_size: ...}` (the extraction
 /// batch size is the runner's `features.batch_size`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -18,6 +18,11 @@ pub struct EfficientNetLite0Settings {
     /// `f32`, `f16` or `bf16`: the dtype of the weights and the features.
     #[serde(default = "default_dtype")]
     pub dtype: String,
+    /// Input resolution (square) the images are resized to; default: the training resolution in
+    /// `config.json` (224). The network is fully convolutional with global pooling, so any size
+    /// of at least 32 works; smaller inputs are much faster (DNE backpropagates through them).
+    #[serde(default)]
+    pub image_size: Option<usize>,
 }
 
 impl Default for EfficientNetLite0Settings {
@@ -26,6 +31,7 @@ impl Default for EfficientNetLite0Settings {
             weights: default_weights(),
             device: default_device(),
             dtype: default_dtype(),
+            image_size: None,
         }
     }
 }
