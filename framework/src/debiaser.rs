@@ -110,6 +110,13 @@ pub trait Predictor {
     /// Scores in [0, 1] for every sample of `split`, in the split's order.
     fn predict(&self, data: &dyn DataAccess, split: Split) -> anyhow::Result<Vec<f64>>;
 
+    /// The features `[N, D]` the model's classifier reads for `split`: the backbone's features
+    /// unless the method changes them (DNE: features of noise-edited images). The runner probes
+    /// them for sensitive-attribute leakage.
+    fn representation(&self, data: &dyn DataAccess, split: Split) -> anyhow::Result<Tensor> {
+        data.features(split)
+    }
+
     /// Files to store with the run.
     fn artifacts(&self) -> anyhow::Result<Vec<Artifact>> {
         Ok(Vec::new())

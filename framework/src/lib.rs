@@ -14,6 +14,7 @@ pub mod device;
 pub mod error;
 pub mod features;
 pub mod interrupt;
+pub mod leakage;
 pub mod metric;
 pub mod optimizer;
 pub mod preprocess;
@@ -21,6 +22,7 @@ pub mod probe;
 pub mod progress;
 pub mod registry;
 pub mod runner;
+pub mod sinkhorn;
 pub mod tensor_io;
 pub mod tracking;
 

@@ -19,8 +19,7 @@ use crate::optimizer::Optimizer;
 pub type BackboneFactory = Box<dyn Fn(&PluginSpec) -> anyhow::Result<Box<dyn Backbone>> + Send + Sync>;
 /// Builds an optimiser over the given vars from its YAML section and a seed (for the random
 /// directions of zeroth-order methods).
-pub type OptimizerFactory =
-    Box<dyn Fn(&PluginSpec, Vec<Var>, u64) -> anyhow::Result<Box<dyn Optimizer>> + Send + Sync>;
+pub type OptimizerFactory = Box<dyn Fn(&PluginSpec, Vec<Var>, u64) -> anyhow::Result<Box<dyn Optimizer>> + Send + Sync>;
 /// Builds a debiaser from its YAML section.
 pub type DebiaserFactory = Box<dyn Fn(&PluginSpec) -> anyhow::Result<Box<dyn Debiaser>> + Send + Sync>;
 /// Builds a dataset from its YAML section.

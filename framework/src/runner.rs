@@ -224,7 +224,15 @@ fn execute(
             seed: c.seed,
             monitor: &mut monitor,
         };
-        debiaser.fit(&mut ctx)?
+        let predictor = debiaser.fit(&mut ctx)?;
+        if c.evaluation.leakage {
+            let leakage: Vec<(String, f64)> = crate::leakage::measure(&mut ctx, predictor.as_ref())?
+                .into_iter()
+                .map(|(attribute, auc)| (format!("test_leakage_auc_{attribute}"), auc))
+                .collect();
+            run.log_metrics(0, &borrowed(&leakage))?;
+        }
+        predictor
     };
     if let Some(bar) = monitor.bar.take() {
         bar.finish_and_clear();

@@ -64,11 +64,17 @@ impl Default for FeaturesConfig {
 pub struct EvaluationConfig {
     /// Scores at or above this are predicted positive.
     pub threshold: f64,
+    /// Measure how much of each sensitive attribute the model's representation still reveals:
+    /// logs `test_leakage_auc_<attribute>` (see [`crate::leakage`]).
+    pub leakage: bool,
 }
 
 impl Default for EvaluationConfig {
     fn default() -> Self {
-        Self { threshold: 0.5 }
+        Self {
+            threshold: 0.5,
+            leakage: true,
+        }
     }
 }
 

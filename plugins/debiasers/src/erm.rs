@@ -10,9 +10,9 @@
 //!   optimizer: {kind: adamw, lr: 0.001, weight_decay: 0.0001}
 //! ```
 
-use fairlab_framework::debiaser::{Artifact, DataAccess, FitContext, Predictor};
-use fairlab_framework::probe::{train_probe, LinearProbe, ProbeConfig};
-use fairlab_framework::{Debiaser, Split};
+use fairlab_framework::debiaser::{FitContext, Predictor};
+use fairlab_framework::probe::{fit_target_probe, MeanBce, ProbeConfig, Shuffled};
+use fairlab_framework::Debiaser;
 
 /// The ERM method.
 pub struct Erm {
@@ -32,25 +32,6 @@ impl Debiaser for Erm {
     }
 
     fn fit(&mut self, ctx: &mut FitContext<'_>) -> anyhow::Result<Box<dyn Predictor>> {
-        let train = ctx.data.features(Split::Train)?;
-        let val = ctx.data.features(Split::Val)?;
-        let labels = ctx.data.split(Split::Train).labels.clone();
-        let probe = train_probe(ctx, &self.cfg, &train, &labels, Some(&val))?;
-        Ok(Box::new(ProbePredictor { probe }))
-    }
-}
-
-/// Scores a split by applying the trained probe to its cached features.
-struct ProbePredictor {
-    probe: LinearProbe,
-}
-
-impl Predictor for ProbePredictor {
-    fn predict(&self, data: &dyn DataAccess, split: Split) -> anyhow::Result<Vec<f64>> {
-        Ok(self.probe.scores(&data.features(split)?)?)
-    }
-
-    fn artifacts(&self) -> anyhow::Result<Vec<Artifact>> {
-        Ok(vec![self.probe.to_artifact("model/probe.safetensors")?])
+        fit_target_probe(ctx, &self.cfg, Shuffled::default(), MeanBce)
     }
 }

@@ -1,7 +1,10 @@
 //! fairlab's built-in debiasing methods and baselines. So far: `erm`, the plain linear probe every
 //! debiasing method is compared against.
 
+pub mod dne;
 pub mod erm;
+pub mod group_dro;
+pub mod resampling;
 
 use fairlab_framework::Registry;
 
@@ -11,5 +14,21 @@ pub fn register(registry: &mut Registry) {
         "erm",
         "empirical risk minimisation: a logistic-regression probe on frozen backbone features",
         Box::new(|spec| Ok(Box::new(erm::Erm::new(spec.parse()?)))),
+    );
+    registry.register_debiaser(
+        "dne",
+        "debiased noise editing (Jin et al. 2024): a universal input noise that hides the sensitive attribute, \
+         trained white-box or with GeZO, then a probe on noised features",
+        Box::new(|spec| Ok(Box::new(dne::Dne::new(spec.parse()?)))),
+    );
+    registry.register_debiaser(
+        "resampling",
+        "group-balanced resampling: an ERM probe on batches drawn with equal mass per group (or group x label)",
+        Box::new(|spec| Ok(Box::new(resampling::Resampling::new(spec.parse()?)))),
+    );
+    registry.register_debiaser(
+        "group-dro",
+        "group DRO (Sagawa et al. 2020): a probe minimising the worst group's loss by online group reweighting",
+        Box::new(|spec| Ok(Box::new(group_dro::GroupDro::new(spec.parse()?)?))),
     );
 }

@@ -1,8 +1,10 @@
 //! fairlab's built-in optimisers: `sgd` (momentum, Nesterov, weight decay), `adam` (L2 weight
-//! decay) and `adamw` (decoupled weight decay). All implement the framework's closure-based
-//! [`Optimizer`](fairlab_framework::Optimizer) interface through [`gradient::GradientOptimizer`].
+//! decay) and `adamw` (decoupled weight decay), which implement the framework's closure-based
+//! [`Optimizer`](fairlab_framework::Optimizer) interface through [`gradient::GradientOptimizer`],
+//! and `gezo` ([`gezo::Gezo`]), DNE's zeroth-order optimiser, which never backpropagates.
 
 pub mod adam;
+pub mod gezo;
 pub mod gradient;
 pub mod sgd;
 
@@ -41,6 +43,14 @@ pub fn register(registry: &mut Registry) {
                 vars,
                 adam::Adam::new(spec.parse()?, true),
             )))
+        }),
+    );
+    registry.register_optimizer(
+        "gezo",
+        "GeZO (DNE): gradient-free search over Gaussian directions with momentum; `variant: as-coded | paper`",
+        Box::new(|spec, vars, seed| {
+            let settings = spec.parse::<gezo::GezoConfig>()?.resolve(&spec.path)?;
+            Ok(Box::new(gezo::Gezo::new(settings, vars, seed)?))
         }),
     );
 }

@@ -103,10 +103,21 @@ impl Module for ConvBn {
             Convolution::Pointwise(weight) => {
                 let (b, c, h, w) = x.dims4()?;
                 let out = weight.dim(0)?;
-                weight
-                    .broadcast_left(b)?
-                    .matmul(&x.reshape((b, c, h * w))?)?
-                    .reshape((b, out, h, w))?
+                if x.track_op() {
+                    // Differentiable path (DNE backpropagates into the input): one 2-D matmul, so
+                    // that backprop's gradient for the (constant) weight is `[C, out]`, not one
+                    // `[out, C]` copy per image as a batched matmul of the broadcast weight gives.
+                    x.permute((0, 2, 3, 1))?
+                        .reshape((b * h * w, c))?
+                        .matmul(&weight.t()?)?
+                        .reshape((b, h, w, out))?
+                        .permute((0, 3, 1, 2))?
+                } else {
+                    weight
+                        .broadcast_left(b)?
+                        .matmul(&x.reshape((b, c, h * w))?)?
+                        .reshape((b, out, h, w))?
+                }
             }
             Convolution::Full {
                 weight,

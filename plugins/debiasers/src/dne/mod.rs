@@ -1,0 +1,243 @@
+//! `dne`: Debiased Noise Editing (Jin et al., MICCAI 2024), the three-step pipeline of the released
+//! code on any backbone:
+//!
+//! 1. linear-probe a classifier of the (binary) sensitive attribute on frozen backbone features
+//!    (`train_saCls.py`: Adam lr 1e-4, 50 epochs, batch 64);
+//! 2. train one noise plane, zero-initialised and added to every preprocessed image before
+//!    normalisation, that maximises that classifier's cross-entropy with an L2 penalty: white-box by
+//!    backpropagation through the frozen backbone (`optimizer: {kind: adam}`, `train_dne.py`) or
+//!    black-box with GeZO (`optimizer: {kind: gezo}`, `train_dne_gezo.py`);
+//! 3. linear-probe the target task on features of noised images (train, val and test are all
+//!    noised, `finetune_fm.py --adddne`).
+//!
+//! It logs the step-1 attribute classifier's accuracy and AUC on the test split before and after
+//! the noise (`dne_sa_test_*`: the leakage the noise removes from *that* classifier); the runner's
+//! `test_leakage_auc_*` retrains an adversary on the noised features (an adaptive attacker, the
+//! stricter measure). The noise is saved as `noise/noise.safetensors` and `noise/noise.png`.
+//!
+//! ```yaml
+//! debiaser:
+//!   kind: dne
+//!   attribute: sex
+//!   sa_classifier: {epochs: 50, batch_size: 64, optimizer: {kind: adam, lr: 0.0001}}
+//!   noise:
+//!     epochs: 25
+//!     batch_size: 128
+//!     lambda_sa: 1.0
+//!     lambda_reg: 0.001
+//!     optimizer: {kind: adam, lr: 0.00005}     # or {kind: gezo, variant: as-coded}
+//!   probe: {epochs: 30, batch_size: 64, optimizer: {kind: adamw, lr: 0.0003}}
+//! ```
+
+mod noise;
+mod training;
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Tensor};
+use fairlab_framework::debiaser::{Artifact, DataAccess, FitContext, Predictor};
+use fairlab_framework::metric::{evaluate, PredictionSet};
+use fairlab_framework::probe::{train_probe, train_probe_with, LinearProbe, ProbeConfig, ProbeTraining};
+use fairlab_framework::{ConfigError, Debiaser, Registry, Split};
+use serde::Deserialize;
+
+pub use noise::NoiseEdit;
+pub use training::{binary_codes, train_noise, NoiseConfig, NoiseData, NoiseTrainingReport};
+
+/// Images encoded per forward pass when extracting features of noised images.
+const EXTRACT_BATCH: usize = 64;
+
+/// `dne` settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DneConfig {
+    /// The sensitive attribute the noise hides (binary); default: the dataset's first attribute.
+    #[serde(default)]
+    pub attribute: Option<String>,
+    /// Step 1: the sensitive-attribute classifier.
+    #[serde(default = "default_sa_classifier")]
+    pub sa_classifier: ProbeConfig,
+    /// Step 2: the noise.
+    #[serde(default)]
+    pub noise: NoiseConfig,
+    /// Step 3: the target-task probe on noised features.
+    #[serde(default = "default_probe")]
+    pub probe: ProbeConfig,
+}
+
+fn default_sa_classifier() -> ProbeConfig {
+    probe_config("{epochs: 50, batch_size: 64, optimizer: {kind: adam, lr: 0.0001}}")
+}
+
+fn default_probe() -> ProbeConfig {
+    probe_config("{}")
+}
+
+fn probe_config(yaml: &str) -> ProbeConfig {
+    serde_norway::from_str(yaml).expect("static probe settings")
+}
+
+/// The DNE method.
+pub struct Dne {
+    cfg: DneConfig,
+}
+
+impl Dne {
+    /// DNE with these settings.
+    pub fn new(cfg: DneConfig) -> Self {
+        Self { cfg }
+    }
+}
+
+/// Accuracy and AUC of attribute scores against attribute codes.
+fn leakage(registry: &Registry, codes: &[u8], scores: &[f64]) -> anyhow::Result<(f64, f64)> {
+    let report = evaluate(registry, &PredictionSet::new(codes, scores), 0.5)?;
+    let get = |key: &str| report.overall.get(key).unwrap_or(f64::NAN);
+    Ok((get("acc"), get("auc")))
+}
+
+/// Backbone features of a whole split with the noise added to every image.
+fn noised_features(data: &dyn DataAccess, noise: &NoiseEdit, split: Split) -> anyhow::Result<Tensor> {
+    let backbone = data.backbone();
+    let n = data.split(split).len();
+    let mut parts = Vec::new();
+    for start in (0..n).step_by(EXTRACT_BATCH) {
+        fairlab_framework::interrupt::check()?;
+        let unit = data.unit_pixels(split, start, EXTRACT_BATCH)?;
+        let pixels = backbone
+            .preprocessing()
+            .normalize(&noise.apply(&unit)?)?
+            .to_dtype(backbone.dtype())?;
+        parts.push(backbone.encode_images(&pixels)?.to_dtype(DType::F32)?.detach());
+    }
+    Ok(Tensor::cat(&parts, 0)?)
+}
+
+impl Debiaser for Dne {
+    fn kind(&self) -> &str {
+        "dne"
+    }
+
+    fn fit(&mut self, ctx: &mut FitContext<'_>) -> anyhow::Result<Box<dyn Predictor>> {
+        let names = ctx.data.attribute_names().to_vec();
+        let attribute = match &self.cfg.attribute {
+            Some(a) => a.clone(),
+            None => names
+                .first()
+                .cloned()
+                .ok_or_else(|| ConfigError::at_key("debiaser.attribute", "the dataset has no attribute"))?,
+        };
+        let column = |split: Split| -> anyhow::Result<Vec<String>> {
+            ctx.data
+                .split(split)
+                .attribute(&names, &attribute)
+                .map(<[String]>::to_vec)
+                .ok_or_else(|| {
+                    ConfigError::at_key(
+                        "debiaser.attribute",
+                        format!("unknown attribute `{attribute}`; the dataset has {names:?}"),
+                    )
+                    .into()
+                })
+        };
+        let (train_codes, groups) = binary_codes(&column(Split::Train)?, &attribute)?;
+        let test_codes = codes_for(&column(Split::Test)?, &groups, &attribute)?;
+        tracing::info!(attribute, ?groups, "DNE: group {} is class 1", groups[1]);
+
+        // Step 1: the sensitive-attribute classifier on clean features.
+        let train_clean = ctx.data.features(Split::Train)?;
+        let sa_probe = train_probe_with(
+            ctx,
+            &self.cfg.sa_classifier,
+            &train_clean,
+            &train_codes,
+            ProbeTraining::auxiliary("dne_sa_"),
+        )?;
+        let test_clean = ctx.data.features(Split::Test)?;
+        let before = leakage(ctx.registry, &test_codes, &sa_probe.scores(&test_clean)?)?;
+
+        // Step 2: the noise.
+        let n = ctx.data.split(Split::Train).len();
+        let pixels = ctx.data.unit_pixels(Split::Train, 0, n)?;
+        let (_, _, height, width) = pixels.dims4()?;
+        let noise = NoiseEdit::zeros(height, width, pixels.device())?;
+        let attribute_targets = Tensor::from_iter(train_codes.iter().map(|&c| c as f32), pixels.device())?;
+        let report = train_noise(
+            ctx,
+            &self.cfg.noise,
+            &noise,
+            &sa_probe,
+            &NoiseData {
+                pixels: &pixels,
+                attribute: &attribute_targets,
+            },
+        )?;
+        drop(pixels);
+
+        // Step 3: features of noised images, leakage after the noise, and the target probe.
+        let noised: HashMap<Split, Tensor> = Split::ALL
+            .into_iter()
+            .map(|split| Ok((split, noised_features(ctx.data, &noise, split)?)))
+            .collect::<anyhow::Result<_>>()?;
+        let after = leakage(ctx.registry, &test_codes, &sa_probe.scores(&noised[&Split::Test])?)?;
+        ctx.monitor.log(
+            0,
+            &[
+                ("dne_sa_test_acc_clean", before.0),
+                ("dne_sa_test_auc_clean", before.1),
+                ("dne_sa_test_acc_noised", after.0),
+                ("dne_sa_test_auc_noised", after.1),
+                ("dne_noise_steps", report.steps as f64),
+                ("dne_noise_image_queries", report.image_queries as f64),
+            ],
+        )?;
+        let labels = ctx.data.split(Split::Train).labels.clone();
+        let probe = train_probe(ctx, &self.cfg.probe, &noised[&Split::Train], &labels, Some(&noised[&Split::Val]))?;
+        Ok(Box::new(DnePredictor {
+            probe,
+            sa_probe,
+            noise,
+            noised,
+        }))
+    }
+}
+
+/// Codes of another split's attribute column with the training split's group order.
+fn codes_for(column: &[String], groups: &[String; 2], attribute: &str) -> anyhow::Result<Vec<u8>> {
+    column
+        .iter()
+        .map(|g| match groups.iter().position(|n| n == g) {
+            Some(i) => Ok(i as u8),
+            None => anyhow::bail!(
+                "attribute `{attribute}` has group `{g}` outside the training split's groups {groups:?}"
+            ),
+        })
+        .collect()
+}
+
+/// Scores splits with the target probe on noised features.
+struct DnePredictor {
+    probe: LinearProbe,
+    sa_probe: LinearProbe,
+    noise: NoiseEdit,
+    noised: HashMap<Split, Tensor>,
+}
+
+impl Predictor for DnePredictor {
+    fn predict(&self, _data: &dyn DataAccess, split: Split) -> anyhow::Result<Vec<f64>> {
+        Ok(self.probe.scores(&self.noised[&split])?)
+    }
+
+    fn representation(&self, _data: &dyn DataAccess, split: Split) -> anyhow::Result<Tensor> {
+        Ok(self.noised[&split].clone())
+    }
+
+    fn artifacts(&self) -> anyhow::Result<Vec<Artifact>> {
+        Ok(vec![
+            self.probe.to_artifact("model/probe.safetensors")?,
+            self.sa_probe.to_artifact("model/sa_classifier.safetensors")?,
+            self.noise.safetensors_artifact("noise/noise.safetensors")?,
+            self.noise.png_artifact("noise/noise.png")?,
+        ])
+    }
+}

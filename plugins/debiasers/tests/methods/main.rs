@@ -1,0 +1,6 @@
+//! The probe-based debiasers fitted end to end on synthetic features.
+
+mod erm;
+mod rebalancing;
+mod reporting;
+mod support;
