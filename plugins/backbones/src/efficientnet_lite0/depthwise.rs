@@ -166,7 +166,9 @@ impl Geometry {
     /// The output columns `ow` whose input column `ow * stride + dj - pad_left` is inside the
     /// image, and the input column of the first of them.
     fn valid_columns(&self, dj: usize) -> (std::ops::Range<usize>, usize) {
-        let first = self.pad_left.saturating_sub(dj).div_ceil(self.stride);
+        // Clamped: on an input smaller than the padding (a 1x1 map under a 5x5 kernel) no output
+        // column may read some taps at all.
+        let first = self.pad_left.saturating_sub(dj).div_ceil(self.stride).min(self.out_w);
         let end = (self.in_w + self.pad_left)
             .saturating_sub(dj)
             .div_ceil(self.stride)
@@ -341,6 +343,9 @@ mod tests {
             (5, 1, 4, 4),
             (3, 2, 1, 1),
             (5, 2, 2, 3),
+            (5, 1, 1, 1),
+            (5, 1, 2, 2),
+            (3, 1, 1, 2),
         ] {
             let x = values(&[2, 3, h, w], 0.3);
             let weight = values(&[3, 1, k, k], 1.7);
@@ -365,10 +370,10 @@ mod tests {
 
     #[test]
     fn cpu_kernel_gradient_matches_taps_gradient() {
-        for (k, stride) in [(3, 1), (5, 2), (3, 2)] {
-            let x = Var::from_tensor(&values(&[2, 3, 7, 6], 0.9)).unwrap();
+        for (k, stride, h, w) in [(3, 1, 7, 6), (5, 2, 7, 6), (3, 2, 7, 6), (5, 1, 1, 1), (5, 2, 2, 3)] {
+            let x = Var::from_tensor(&values(&[2, 3, h, w], 0.9)).unwrap();
             let weight = values(&[3, 1, k, k], 2.3);
-            let upstream = values(&[2, 3, 7usize.div_ceil(stride), 6usize.div_ceil(stride)], 4.1);
+            let upstream = values(&[2, 3, h.div_ceil(stride), w.div_ceil(stride)], 4.1);
             let loss = |conv: &DepthwiseConv2d| {
                 conv.forward(x.as_tensor())
                     .unwrap()

@@ -89,11 +89,14 @@ impl Dne {
     }
 }
 
-/// Accuracy and AUC of attribute scores against attribute codes.
-fn leakage(registry: &Registry, codes: &[u8], scores: &[f64]) -> anyhow::Result<(f64, f64)> {
+/// Accuracy and AUC of attribute scores against attribute codes, as `(name, value)` pairs named
+/// `dne_sa_test_{acc,auc}_<suffix>`; an undefined value (one group only) is left out.
+fn leakage(registry: &Registry, codes: &[u8], scores: &[f64], suffix: &str) -> anyhow::Result<Vec<(String, f64)>> {
     let report = evaluate(registry, &PredictionSet::new(codes, scores), 0.5)?;
-    let get = |key: &str| report.overall.get(key).unwrap_or(f64::NAN);
-    Ok((get("acc"), get("auc")))
+    Ok(["acc", "auc"]
+        .into_iter()
+        .filter_map(|key| Some((format!("dne_sa_test_{key}_{suffix}"), report.overall.get(key)?)))
+        .collect())
 }
 
 /// Backbone features of a whole split with the noise added to every image.
@@ -154,7 +157,7 @@ impl Debiaser for Dne {
             ProbeTraining::auxiliary("dne_sa_"),
         )?;
         let test_clean = ctx.data.features(Split::Test)?;
-        let before = leakage(ctx.registry, &test_codes, &sa_probe.scores(&test_clean)?)?;
+        let mut values = leakage(ctx.registry, &test_codes, &sa_probe.scores(&test_clean)?, "clean")?;
 
         // Step 2: the noise.
         let n = ctx.data.split(Split::Train).len();
@@ -179,20 +182,24 @@ impl Debiaser for Dne {
             .into_iter()
             .map(|split| Ok((split, noised_features(ctx.data, &noise, split)?)))
             .collect::<anyhow::Result<_>>()?;
-        let after = leakage(ctx.registry, &test_codes, &sa_probe.scores(&noised[&Split::Test])?)?;
-        ctx.monitor.log(
-            0,
-            &[
-                ("dne_sa_test_acc_clean", before.0),
-                ("dne_sa_test_auc_clean", before.1),
-                ("dne_sa_test_acc_noised", after.0),
-                ("dne_sa_test_auc_noised", after.1),
-                ("dne_noise_steps", report.steps as f64),
-                ("dne_noise_image_queries", report.image_queries as f64),
-            ],
-        )?;
+        values.extend(leakage(
+            ctx.registry,
+            &test_codes,
+            &sa_probe.scores(&noised[&Split::Test])?,
+            "noised",
+        )?);
+        values.push(("dne_noise_steps".to_string(), report.steps as f64));
+        values.push(("dne_noise_image_queries".to_string(), report.image_queries as f64));
+        let pairs: Vec<(&str, f64)> = values.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        ctx.monitor.log(0, &pairs)?;
         let labels = ctx.data.split(Split::Train).labels.clone();
-        let probe = train_probe(ctx, &self.cfg.probe, &noised[&Split::Train], &labels, Some(&noised[&Split::Val]))?;
+        let probe = train_probe(
+            ctx,
+            &self.cfg.probe,
+            &noised[&Split::Train],
+            &labels,
+            Some(&noised[&Split::Val]),
+        )?;
         Ok(Box::new(DnePredictor {
             probe,
             sa_probe,
@@ -208,9 +215,9 @@ fn codes_for(column: &[String], groups: &[String; 2], attribute: &str) -> anyhow
         .iter()
         .map(|g| match groups.iter().position(|n| n == g) {
             Some(i) => Ok(i as u8),
-            None => anyhow::bail!(
-                "attribute `{attribute}` has group `{g}` outside the training split's groups {groups:?}"
-            ),
+            None => {
+                anyhow::bail!("attribute `{attribute}` has group `{g}` outside the training split's groups {groups:?}")
+            }
         })
         .collect()
 }

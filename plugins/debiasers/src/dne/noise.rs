@@ -104,7 +104,10 @@ mod tests {
         let zero = NoiseEdit::zeros(4, 4, &dev).unwrap();
         let grad = zero.l2().unwrap().backward().unwrap();
         let g: Vec<f32> = grad.get(zero.var()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-        assert!(g.iter().all(|v| *v == 0.0), "the norm's gradient at zero must be 0, got {g:?}");
+        assert!(
+            g.iter().all(|v| *v == 0.0),
+            "the norm's gradient at zero must be 0, got {g:?}"
+        );
         let png = noise.png_artifact("noise/noise.png").unwrap();
         let decoded = image::load_from_memory(&png.bytes).unwrap().to_luma8();
         assert_eq!(decoded.dimensions(), (3, 2));

@@ -121,7 +121,10 @@ pub fn train_noise(
         let ce = bce_with_logits(&logits, &targets, None)?;
         Ok(((ce * -cfg.lambda_sa)? + (noise.l2()? * cfg.lambda_reg)?)?)
     };
-    let build = |epoch: usize| ctx.registry.optimizer(&cfg.optimizer, vec![noise.var().clone()], ctx.seed ^ epoch as u64);
+    let build = |epoch: usize| {
+        ctx.registry
+            .optimizer(&cfg.optimizer, vec![noise.var().clone()], ctx.seed ^ epoch as u64)
+    };
     let mut optimizer = build(0)?;
     let per_step = optimizer.batches_per_step();
     let steps = match cfg.steps_per_epoch {
