@@ -1,8 +1,10 @@
-//! fairlab's built-in debiasing methods and baselines. So far: `erm`, the plain linear probe every
-//! debiasing method is compared against.
+//! fairlab's built-in debiasing methods and baselines: `erm` (the plain linear probe every method
+//! is compared with), `dne` (debiased noise editing, white-box or GeZO), `fairclip` (FairCLIP's
+//! Sinkhorn regulariser on a probe), `resampling` and `group-dro`.
 
 pub mod dne;
 pub mod erm;
+pub mod fairclip;
 pub mod group_dro;
 pub mod resampling;
 
@@ -20,6 +22,12 @@ pub fn register(registry: &mut Registry) {
         "debiased noise editing (Jin et al. 2024): a universal input noise that hides the sensitive attribute, \
          trained white-box or with GeZO, then a probe on noised features",
         Box::new(|spec| Ok(Box::new(dne::Dne::new(spec.parse()?)))),
+    );
+    registry.register_debiaser(
+        "fairclip",
+        "FairCLIP's Sinkhorn regulariser (Luo et al. 2024) between the overall and per-group score \
+         distributions of a linear probe",
+        Box::new(|spec| Ok(Box::new(fairclip::FairClip::new(spec.parse()?)?))),
     );
     registry.register_debiaser(
         "resampling",
