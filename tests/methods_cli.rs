@@ -91,6 +91,24 @@ fn every_method_experiment_runs() {
         assert!((0.0..=1.0).contains(&auc), "{experiment}: test_auc {auc}");
         let leakage = metric(store.path(), "test_leakage_auc_sex");
         assert!((0.0..=1.0).contains(&leakage), "{experiment}: leakage {leakage}");
+        let text = std::fs::read_to_string(root().join(&experiment)).unwrap();
+        if text.contains("kind: gezo") {
+            // Black-box: one round of 10 candidates x 2 batches x 2 signs (+2 baseline queries for
+            // the paper variant), and never a backward pass.
+            let forward = metric(store.path(), "dne_forward_passes");
+            let expected = if text.contains("variant: paper") { 42.0 } else { 40.0 };
+            assert_eq!(forward, expected, "{experiment}: forward passes");
+            assert_eq!(
+                metric(store.path(), "dne_backward_passes"),
+                0.0,
+                "{experiment}: GeZO ran backward"
+            );
+        } else if text.contains("kind: dne") {
+            assert!(
+                metric(store.path(), "dne_backward_passes") > 0.0,
+                "{experiment}: white-box backprop"
+            );
+        }
     }
 }
 
