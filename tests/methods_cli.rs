@@ -196,3 +196,41 @@ fn white_box_dne_hides_a_planted_attribute() {
     assert!(artifacts.join("noise.safetensors").is_file());
     assert!(artifacts.join("noise.png").is_file());
 }
+
+/// `experiments/dne-adam.yaml` cut short, with `set` overridden: exits 2 with `expected` on stderr
+/// and leaves the run recorded as FAILED.
+fn dne_rejects(set: &str, expected: &str) {
+    let store = tempfile::tempdir().unwrap();
+    let out = fairlab(store.path())
+        .args(["run", "experiments/dne-adam.yaml", "--set", set])
+        .args(["--set", "debiaser.sa_classifier.epochs=1"])
+        .arg("--set")
+        .arg(format!("features.cache_dir={}", shared_cache().display()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{set}: {stderr}");
+    assert!(stderr.contains(expected), "{set}: expected `{expected}` in:\n{stderr}");
+    assert!(stderr.contains("recorded as FAILED"), "{set}: {stderr}");
+}
+
+#[test]
+fn dne_rejects_a_non_binary_or_unknown_attribute() {
+    dne_rejects(
+        "debiaser.attribute=age_group",
+        "`debiaser.attribute`: DNE needs a binary sensitive attribute; `age_group` has 4 group(s) in the training split",
+    );
+    dne_rejects(
+        "debiaser.attribute=race",
+        "`debiaser.attribute`: unknown attribute `race`; the dataset's attributes are `sex`, `age_group`",
+    );
+}
+
+#[test]
+fn dne_rejects_more_noise_steps_than_the_data_has_batches() {
+    dne_rejects(
+        "debiaser.noise.steps_per_epoch=100",
+        "`debiaser.noise.steps_per_epoch`: 100 steps of 1 mini-batch(es) need 100 batches, but the 704 training \
+         images give 11 batches of 64",
+    );
+}

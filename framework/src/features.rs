@@ -142,21 +142,21 @@ pub fn extract(
     for chunk in samples.chunks(batch_size) {
         crate::interrupt::check()?;
         let pixels = unit_pixels(backbone, dataset, chunk)?;
-        let x = backbone
-            .preprocessing()
-            .normalize(&pixels)?
-            .to_dtype(backbone.dtype())?;
-        let f = backbone
-            .encode_images(&x)?
-            .to_dtype(DType::F32)?
-            .to_device(&Device::Cpu)?;
-        parts.push(f);
+        parts.push(encode_unit(backbone, &pixels)?.to_device(&Device::Cpu)?);
         advance(chunk.len());
     }
     if parts.is_empty() {
         return Ok(Tensor::zeros((0, backbone.feature_dim()), DType::F32, &Device::Cpu)?);
     }
     Ok(Tensor::cat(&parts, 0)?)
+}
+
+/// Features `[B, D]` (f32, on the backbone's device) of unit-range pixels `[B, 3, H, W]`: the
+/// backbone's normalisation, its dtype, its encoder. Differentiable in `unit` (DNE edits the pixels
+/// before this step).
+pub fn encode_unit(backbone: &dyn Backbone, unit: &Tensor) -> anyhow::Result<Tensor> {
+    let x = backbone.preprocessing().normalize(unit)?.to_dtype(backbone.dtype())?;
+    Ok(backbone.encode_images(&x)?.to_dtype(DType::F32)?)
 }
 
 /// Decode and preprocess images (in parallel) to unit-range pixels `[B, 3, H, W]` on the backbone's

@@ -8,17 +8,13 @@ use crate::debiaser::{FitContext, Predictor};
 use crate::metric::{evaluate, mlflow_name, PredictionSet};
 use crate::probe::{train_probe_with, ProbeConfig, ProbeTraining};
 
-/// The adversary: the default probe (logistic regression, AdamW, 30 epochs, standardised).
-fn adversary_config() -> ProbeConfig {
-    serde_norway::from_str("{}").expect("every probe setting has a default")
-}
-
 /// `(attribute, test AUC)` for every sensitive attribute. A binary attribute gets one probe (its
 /// second group, in name order, against the first); an attribute with more groups gets one
 /// one-vs-rest probe per group and the mean of their AUCs. Groups absent from the training or test
 /// split (AUC undefined) are skipped; an attribute with no defined AUC is left out.
 pub fn measure(ctx: &mut FitContext<'_>, predictor: &dyn Predictor) -> anyhow::Result<Vec<(String, f64)>> {
-    let cfg = adversary_config();
+    // The adversary: the default probe (logistic regression, AdamW, 30 epochs, standardised).
+    let cfg = ProbeConfig::default();
     let train = predictor.representation(ctx.data, Split::Train)?;
     let test = predictor.representation(ctx.data, Split::Test)?;
     let names = ctx.data.attribute_names().to_vec();

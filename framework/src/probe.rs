@@ -17,7 +17,7 @@ mod predictor;
 mod training;
 
 pub use config::ProbeConfig;
-pub use groups::Groups;
+pub use groups::{attribute_column, attribute_name, Groups};
 pub use linear::LinearProbe;
 pub use loss::{bce_per_sample, bce_with_logits, Batch, BatchLoss, MeanBce};
 pub use plan::{BatchPlan, Shuffled, WeightedSampling};

@@ -23,6 +23,14 @@ pub struct ProbeConfig {
     pub standardize: bool,
 }
 
+impl Default for ProbeConfig {
+    /// Every setting at its default: 30 epochs of batch 64, AdamW (lr 1e-3, weight decay 1e-4),
+    /// standardised features.
+    fn default() -> Self {
+        serde_norway::from_str("{}").expect("every probe setting has a default")
+    }
+}
+
 fn default_epochs() -> usize {
     30
 }

@@ -15,6 +15,53 @@ pub struct Groups {
     names: Vec<String>,
 }
 
+/// The name a method's `attribute` setting selects: the given one, or the dataset's first when
+/// `None`. An unknown or missing attribute is a [`ConfigError`] keyed `key` listing the available
+/// ones.
+pub fn attribute_name<'a>(
+    data: &'a dyn DataAccess,
+    attribute: Option<&'a str>,
+    key: &str,
+) -> Result<&'a str, ConfigError> {
+    let names = data.attribute_names();
+    let available = || {
+        if names.is_empty() {
+            "the dataset has no sensitive attributes".to_string()
+        } else {
+            let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+            format!("the dataset's attributes are {}", quoted.join(", "))
+        }
+    };
+    let name = match attribute {
+        Some(name) => name,
+        None => names
+            .first()
+            .ok_or_else(|| ConfigError::at_key(key, format!("no attribute to group by: {}", available())))?,
+    };
+    if names.iter().any(|n| n == name) {
+        Ok(name)
+    } else {
+        Err(ConfigError::at_key(
+            key,
+            format!("unknown attribute `{name}`; {}", available()),
+        ))
+    }
+}
+
+/// The column of `split` that [`attribute_name`] selects.
+pub fn attribute_column<'a>(
+    data: &'a dyn DataAccess,
+    split: Split,
+    attribute: Option<&'a str>,
+    key: &str,
+) -> Result<&'a [String], ConfigError> {
+    let name = attribute_name(data, attribute, key)?;
+    Ok(data
+        .split(split)
+        .attribute(data.attribute_names(), name)
+        .expect("attribute_name returns a known attribute"))
+}
+
 impl Groups {
     /// The groups of `split` by `attribute` (`None`: the dataset's first attribute), crossed with
     /// the label when `by_label`. An unknown attribute is a [`ConfigError`] keyed `key` (the
@@ -26,26 +73,9 @@ impl Groups {
         by_label: bool,
         key: &str,
     ) -> Result<Self, ConfigError> {
-        let names = data.attribute_names();
-        let available = || {
-            if names.is_empty() {
-                "the dataset has no sensitive attributes".to_string()
-            } else {
-                let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
-                format!("the dataset's attributes are {}", quoted.join(", "))
-            }
-        };
-        let name = match attribute {
-            Some(name) => name,
-            None => names
-                .first()
-                .ok_or_else(|| ConfigError::at_key(key, format!("no attribute to group by: {}", available())))?,
-        };
-        let data = data.split(split);
-        let column = data
-            .attribute(names, name)
-            .ok_or_else(|| ConfigError::at_key(key, format!("unknown attribute `{name}`; {}", available())))?;
-        Ok(Self::from_columns(column, by_label.then_some(data.labels.as_slice())))
+        let column = attribute_column(data, split, attribute, key)?;
+        let labels = &data.split(split).labels;
+        Ok(Self::from_columns(column, by_label.then_some(labels.as_slice())))
     }
 
     /// Groups from an attribute column and, when given, the labels. Groups are numbered in the

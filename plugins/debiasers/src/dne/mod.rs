@@ -34,11 +34,14 @@ mod training;
 
 use std::collections::HashMap;
 
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
 use fairlab_framework::debiaser::{Artifact, DataAccess, FitContext, Predictor};
+use fairlab_framework::features::encode_unit;
 use fairlab_framework::metric::{evaluate, PredictionSet};
-use fairlab_framework::probe::{train_probe, train_probe_with, LinearProbe, ProbeConfig, ProbeTraining};
-use fairlab_framework::{ConfigError, Debiaser, Registry, Split};
+use fairlab_framework::probe::{
+    attribute_column, attribute_name, train_probe, train_probe_with, LinearProbe, ProbeConfig, ProbeTraining,
+};
+use fairlab_framework::{Debiaser, Registry, Split};
 use serde::Deserialize;
 
 pub use noise::NoiseEdit;
@@ -61,20 +64,13 @@ pub struct DneConfig {
     #[serde(default)]
     pub noise: NoiseConfig,
     /// Step 3: the target-task probe on noised features.
-    #[serde(default = "default_probe")]
+    #[serde(default)]
     pub probe: ProbeConfig,
 }
 
 fn default_sa_classifier() -> ProbeConfig {
-    probe_config("{epochs: 50, batch_size: 64, optimizer: {kind: adam, lr: 0.0001}}")
-}
-
-fn default_probe() -> ProbeConfig {
-    probe_config("{}")
-}
-
-fn probe_config(yaml: &str) -> ProbeConfig {
-    serde_norway::from_str(yaml).expect("static probe settings")
+    serde_norway::from_str("{epochs: 50, batch_size: 64, optimizer: {kind: adam, lr: 0.0001}}")
+        .expect("static probe settings")
 }
 
 /// The DNE method.
@@ -107,11 +103,7 @@ fn noised_features(data: &dyn DataAccess, noise: &NoiseEdit, split: Split) -> an
     for start in (0..n).step_by(EXTRACT_BATCH) {
         fairlab_framework::interrupt::check()?;
         let unit = data.unit_pixels(split, start, EXTRACT_BATCH)?;
-        let pixels = backbone
-            .preprocessing()
-            .normalize(&noise.apply(&unit)?)?
-            .to_dtype(backbone.dtype())?;
-        parts.push(backbone.encode_images(&pixels)?.to_dtype(DType::F32)?.detach());
+        parts.push(encode_unit(backbone, &noise.apply(&unit)?)?.detach());
     }
     Ok(Tensor::cat(&parts, 0)?)
 }
@@ -122,29 +114,11 @@ impl Debiaser for Dne {
     }
 
     fn fit(&mut self, ctx: &mut FitContext<'_>) -> anyhow::Result<Box<dyn Predictor>> {
-        let names = ctx.data.attribute_names().to_vec();
-        let attribute = match &self.cfg.attribute {
-            Some(a) => a.clone(),
-            None => names
-                .first()
-                .cloned()
-                .ok_or_else(|| ConfigError::at_key("debiaser.attribute", "the dataset has no attribute"))?,
-        };
-        let column = |split: Split| -> anyhow::Result<Vec<String>> {
-            ctx.data
-                .split(split)
-                .attribute(&names, &attribute)
-                .map(<[String]>::to_vec)
-                .ok_or_else(|| {
-                    ConfigError::at_key(
-                        "debiaser.attribute",
-                        format!("unknown attribute `{attribute}`; the dataset has {names:?}"),
-                    )
-                    .into()
-                })
-        };
-        let (train_codes, groups) = binary_codes(&column(Split::Train)?, &attribute)?;
-        let test_codes = codes_for(&column(Split::Test)?, &groups, &attribute)?;
+        let key = "debiaser.attribute";
+        let attribute = attribute_name(ctx.data, self.cfg.attribute.as_deref(), key)?.to_string();
+        let column = |split: Split| attribute_column(ctx.data, split, Some(&attribute), key);
+        let (train_codes, groups) = binary_codes(column(Split::Train)?, &attribute)?;
+        let test_codes = codes_for(column(Split::Test)?, &groups, &attribute)?;
         tracing::info!(attribute, ?groups, "DNE: group {} is class 1", groups[1]);
 
         // Step 1: the sensitive-attribute classifier on clean features.

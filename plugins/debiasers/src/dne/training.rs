@@ -8,6 +8,7 @@
 
 use candle_core::Tensor;
 use fairlab_framework::config::PluginSpec;
+use fairlab_framework::features::encode_unit;
 use fairlab_framework::probe::{bce_with_logits, LinearProbe};
 use fairlab_framework::{ConfigError, FitContext, RunFailure};
 use rand::rngs::StdRng;
@@ -110,12 +111,9 @@ pub fn train_noise(
     let batch_size = cfg.batch_size.min(n);
     let batches_per_epoch = n / batch_size;
     let backbone = ctx.data.backbone();
-    let preprocessing = backbone.preprocessing().clone();
-    let dtype = backbone.dtype();
     let loss_on = |idx: &Tensor| -> anyhow::Result<Tensor> {
         let unit = data.pixels.index_select(idx, 0)?;
-        let pixels = preprocessing.normalize(&noise.apply(&unit)?)?.to_dtype(dtype)?;
-        let features = backbone.encode_images(&pixels)?.to_dtype(candle_core::DType::F32)?;
+        let features = encode_unit(backbone, &noise.apply(&unit)?)?;
         let logits = classifier.logits(&features)?;
         let targets = data.attribute.index_select(idx, 0)?;
         let ce = bce_with_logits(&logits, &targets, None)?;
