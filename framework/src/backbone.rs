@@ -36,9 +36,21 @@ pub trait Backbone: Send + Sync {
     /// Encode normalised pixel values `[B, 3, H, W]` into features `[B, D]`.
     fn encode_images(&self, pixel_values: &Tensor) -> anyhow::Result<Tensor>;
 
-    /// Encode texts into features `[N, D]`, for backbones with a text tower (CLIP). `None` when the
-    /// backbone has no text encoder.
+    /// Whether [`Backbone::encode_texts`] embeds texts (CLIP) or returns `None` (image-only
+    /// backbones).
+    fn has_text_encoder(&self) -> bool {
+        false
+    }
+
+    /// Encode texts into features `[N, D]` in the space of the image features, for backbones with a
+    /// text tower (CLIP). `None` when the backbone has no text encoder.
     fn encode_texts(&self, _texts: &[String]) -> anyhow::Result<Option<Tensor>> {
+        Ok(None)
+    }
+
+    /// The multiplier of image-text cosine similarities in zero-shot logits (CLIP's
+    /// `exp(logit_scale)`), for backbones with a text encoder.
+    fn logit_scale(&self) -> anyhow::Result<Option<f64>> {
         Ok(None)
     }
 

@@ -60,6 +60,18 @@ impl ConfigError {
         }
     }
 
+    /// Give an unkeyed [`ConfigError`] inside `err` the settings key it came from (e.g.
+    /// `backbone.model`); any other error passes through unchanged.
+    pub fn attach_key(err: anyhow::Error, key: impl Into<String>) -> anyhow::Error {
+        match err.downcast::<ConfigError>() {
+            Ok(mut config_error) => {
+                config_error.key.get_or_insert_with(|| key.into());
+                config_error.into()
+            }
+            Err(other) => other,
+        }
+    }
+
     /// Attach a location.
     pub fn with_location(mut self, location: Location) -> Self {
         self.location = Some(location);

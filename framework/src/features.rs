@@ -125,13 +125,26 @@ fn read(path: &Path) -> anyhow::Result<SplitFeatures> {
         .collect()
 }
 
-/// Encode `samples` in batches: decode and preprocess images in parallel, run the backbone, and
-/// return `[N, D]` f32 features on the CPU. `advance` is called with the size of each batch done.
+/// Encode `samples` of `dataset` in batches (see [`encode_images`]).
 pub fn extract(
     backbone: &dyn Backbone,
     dataset: &dyn Dataset,
     samples: &[&Sample],
     batch_size: usize,
+    advance: impl FnMut(usize),
+) -> anyhow::Result<Tensor> {
+    encode_images(backbone, samples.len(), batch_size, |i| dataset.load_image(samples[i]), advance)
+}
+
+/// Encode `count` images, image `i` being `load(i)`, in batches of `batch_size`: decode and
+/// preprocess each batch in parallel, run the backbone, and return `[count, D]` f32 features on the
+/// CPU. `advance` is called with the size of each batch done. The runner's feature extraction and
+/// `fairlab embed` both go through here.
+pub fn encode_images(
+    backbone: &dyn Backbone,
+    count: usize,
+    batch_size: usize,
+    load: impl Fn(usize) -> anyhow::Result<image::DynamicImage> + Sync,
     mut advance: impl FnMut(usize),
 ) -> anyhow::Result<Tensor> {
     anyhow::ensure!(
@@ -139,11 +152,12 @@ pub fn extract(
         crate::ConfigError::at_key("features.batch_size", "must be at least 1")
     );
     let mut parts = Vec::new();
-    for chunk in samples.chunks(batch_size) {
+    for start in (0..count).step_by(batch_size) {
         crate::interrupt::check()?;
-        let pixels = unit_pixels(backbone, dataset, chunk)?;
+        let end = (start + batch_size).min(count);
+        let pixels = load_unit_pixels(backbone, start..end, &load)?;
         parts.push(encode_unit(backbone, &pixels)?.to_device(&Device::Cpu)?);
-        advance(chunk.len());
+        advance(end - start);
     }
     if parts.is_empty() {
         return Ok(Tensor::zeros((0, backbone.feature_dim()), DType::F32, &Device::Cpu)?);
@@ -162,9 +176,15 @@ pub fn encode_unit(backbone: &dyn Backbone, unit: &Tensor) -> anyhow::Result<Ten
 /// Decode and preprocess images (in parallel) to unit-range pixels `[B, 3, H, W]` on the backbone's
 /// device, before normalisation.
 pub fn unit_pixels(backbone: &dyn Backbone, dataset: &dyn Dataset, samples: &[&Sample]) -> anyhow::Result<Tensor> {
-    let images = samples
-        .par_iter()
-        .map(|s| dataset.load_image(s))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    load_unit_pixels(backbone, 0..samples.len(), &|i| dataset.load_image(samples[i]))
+}
+
+/// Images `range` of `load`, decoded in parallel, as unit-range pixels on the backbone's device.
+fn load_unit_pixels(
+    backbone: &dyn Backbone,
+    range: std::ops::Range<usize>,
+    load: &(impl Fn(usize) -> anyhow::Result<image::DynamicImage> + Sync),
+) -> anyhow::Result<Tensor> {
+    let images = range.into_par_iter().map(load).collect::<anyhow::Result<Vec<_>>>()?;
     backbone.preprocessing().unit_batch(&images, backbone.device())
 }

@@ -1,6 +1,11 @@
 //! Image preprocessing: raw images → `[B, 3, H, W]` values in `[0, 1]` ([`Preprocessing::unit_batch`])
 //! → normalised backbone input ([`Preprocessing::normalize`]). The two steps are separate so that
 //! a debiaser (DNE) can add noise to the `[0, 1]` image and backpropagate through the normalisation.
+//! [`Preprocessing::from_hf_processor_config`] reads the settings of a Hugging Face CLIP or BLIP
+//! image processor.
+
+mod hf;
+mod pil;
 
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
@@ -8,19 +13,31 @@ use serde::{Deserialize, Serialize};
 
 /// How raw images become the input of a backbone.
 ///
-/// Pixels are scaled to `[0, 1]` first (`x = v / 255` for 8-bit images, `v / 65535` for 16-bit),
-/// then resized with [`Preprocessing::resize`], then normalised per channel: `(x - mean) / std`.
-/// The output always has 3 channels in RGB order: a gray image is replicated to 3 channels, an RGB
-/// image is kept, an alpha channel is dropped (not composited).
+/// Pixels are scaled to `[0, 1]` (`x = v / 255` for 8-bit images, `v / 65535` for 16-bit) and
+/// resized with [`Preprocessing::resize`] (the scaling comes first, except that the Pillow methods
+/// resize 8-bit images in 8 bits, as Pillow does), then center-cropped when
+/// [`Preprocessing::shortest_edge`] is set, then normalised per channel: `(x - mean) / std`.
+/// The output always has 3 channels in RGB order: a gray image is replicated to 3 channels (after
+/// resizing), an RGB image is kept, an alpha channel is dropped (not composited).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Preprocessing {
-    /// Output height in pixels.
+    /// Output height in pixels (the crop height when [`Preprocessing::shortest_edge`] is set).
     pub height: usize,
-    /// Output width in pixels.
+    /// Output width in pixels (the crop width when [`Preprocessing::shortest_edge`] is set).
     pub width: usize,
-    /// How an image is brought to `height × width`.
+    /// How an image is resized.
     pub resize: Resize,
+    /// When set, the image keeps its aspect ratio, as transformers' CLIP image processor does: its
+    /// shorter edge is resized to this many pixels and its longer edge to
+    /// `int(shortest_edge * long / short)` (truncated), then the `height × width` center is
+    /// cropped, starting at row `(resized_h - height) / 2` and column `(resized_w - width) / 2`
+    /// (floor division). Where the resized image is smaller than the crop, the crop is padded
+    /// with zeros (unit value 0, before normalisation) as transformers' `center_crop` pads: the
+    /// image starts `ceil((height - resized_h) / 2)` rows down (likewise for columns).
+    /// When unset, the image is resized straight to `height × width`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shortest_edge: Option<usize>,
     /// Per-channel (R, G, B) mean subtracted from the `[0, 1]` values.
     pub mean: [f32; 3],
     /// Per-channel (R, G, B) standard deviation the centred values are divided by.
@@ -37,6 +54,18 @@ pub enum Resize {
     /// coordinate `max((d + 0.5) * in / out - 0.5, 0)` between its floor and the next pixel, the
     /// latter clamped to the last one. An image already at the target size is unchanged.
     Bilinear,
+    /// Pillow's `BICUBIC` (`resample=3`, what transformers' PIL image processors use): the cubic
+    /// convolution kernel with `a = -0.5`, antialiased (when downscaling, the kernel is stretched
+    /// by the scale factor), separable with the horizontal pass first. 8-bit images are resized in
+    /// 8 bits with Pillow's fixed-point arithmetic and rounding after each pass, which reproduces
+    /// Pillow exactly; deeper images are resized in floating point with the same weights (clamped
+    /// to `[0, 1]`, not rounded).
+    Bicubic,
+    /// Pillow's `BILINEAR` (`resample=2`): the triangle filter, antialiased like
+    /// [`Resize::Bicubic`] and computed the same way. When upscaling it equals
+    /// [`Resize::Bilinear`] (up to the 8-bit rounding); when downscaling it averages over the
+    /// stretched filter instead of interpolating between two pixels.
+    BilinearAntialias,
 }
 
 impl Resize {
@@ -44,6 +73,17 @@ impl Resize {
     pub fn as_str(self) -> &'static str {
         match self {
             Resize::Bilinear => "bilinear",
+            Resize::Bicubic => "bicubic",
+            Resize::BilinearAntialias => "bilinear_antialias",
+        }
+    }
+
+    /// The Pillow filter of a Pillow method; `None` for [`Resize::Bilinear`].
+    fn pil_filter(self) -> Option<pil::Filter> {
+        match self {
+            Resize::Bilinear => None,
+            Resize::Bicubic => Some(pil::Filter::Bicubic),
+            Resize::BilinearAntialias => Some(pil::Filter::Triangle),
         }
     }
 }
@@ -54,19 +94,46 @@ impl Preprocessing {
     /// # Panics
     /// On an image with zero width or height.
     pub fn to_unit(&self, img: &image::DynamicImage) -> Vec<f32> {
-        let (in_w, in_h) = (img.width() as usize, img.height() as usize);
-        let plane = self.height * self.width;
-        if img.color().has_color() {
-            let rgb = img.to_rgb32f();
-            let mut out = Vec::with_capacity(3 * plane);
-            for c in 0..3 {
-                let channel: Vec<f32> = rgb.pixels().map(|p| p.0[c]).collect();
-                out.extend(self.resize_plane(&channel, in_h, in_w));
+        let input = (img.height() as usize, img.width() as usize);
+        let resized = self.resized_size(input);
+        let color = img.color();
+        let gray = !color.has_color();
+        let channels = if gray { 1 } else { 3 };
+        let planes: Vec<Vec<f32>> = match self.resize.pil_filter() {
+            Some(filter) if color.bytes_per_pixel() == color.channel_count() => {
+                let raw = if gray {
+                    img.to_luma8().into_raw()
+                } else {
+                    img.to_rgb8().into_raw()
+                };
+                channel_planes(&raw, channels)
+                    .iter()
+                    .map(|plane| {
+                        let levels = pil::resize(plane, input, resized, filter);
+                        levels.into_iter().map(|v| f32::from(v) / 255.0).collect()
+                    })
+                    .collect()
             }
-            out
+            _ => {
+                let raw = if gray {
+                    img.to_luma32f().into_raw()
+                } else {
+                    img.to_rgb32f().into_raw()
+                };
+                channel_planes(&raw, channels)
+                    .iter()
+                    .map(|plane| self.resize_plane(plane, input, resized))
+                    .collect()
+            }
+        };
+        let mut out = Vec::with_capacity(3 * self.height * self.width);
+        for plane in planes {
+            out.extend(center_crop(plane, resized, (self.height, self.width)));
+        }
+        if gray {
+            out.repeat(3)
         } else {
-            let gray = self.resize_plane(img.to_luma32f().as_raw(), in_h, in_w);
-            gray.repeat(3)
+            out
         }
     }
 
@@ -100,9 +167,14 @@ impl Preprocessing {
     }
 
     /// A stable one-line description of every setting, part of the feature-cache key.
+    /// `shortest_edge=N;` follows the resize method only when [`Preprocessing::shortest_edge`] is
+    /// set, so fingerprints without it are those from before the setting existed.
     pub fn fingerprint(&self) -> String {
+        let shortest_edge = self
+            .shortest_edge
+            .map_or(String::new(), |s| format!("shortest_edge={s};"));
         format!(
-            "size={}x{};resize={};channels=rgb;mean={:?},{:?},{:?};std={:?},{:?},{:?}",
+            "size={}x{};resize={};{shortest_edge}channels=rgb;mean={:?},{:?},{:?};std={:?},{:?},{:?}",
             self.height,
             self.width,
             self.resize.as_str(),
@@ -115,12 +187,64 @@ impl Preprocessing {
         )
     }
 
-    /// Resize one `in_h × in_w` row-major plane to `height × width`.
-    fn resize_plane(&self, src: &[f32], in_h: usize, in_w: usize) -> Vec<f32> {
-        match self.resize {
-            Resize::Bilinear => bilinear(src, in_h, in_w, self.height, self.width),
+    /// The `(height, width)` an `(in_h, in_w)` image is resized to, before the center crop.
+    fn resized_size(&self, (in_h, in_w): (usize, usize)) -> (usize, usize) {
+        match self.shortest_edge {
+            None => (self.height, self.width),
+            Some(short_out) => {
+                // transformers: `int(size * long / short)`, a true division then truncation.
+                let (short, long) = if in_w <= in_h { (in_w, in_h) } else { (in_h, in_w) };
+                let long_out = ((short_out * long) as f64 / short as f64) as usize;
+                if in_w <= in_h {
+                    (long_out, short_out)
+                } else {
+                    (short_out, long_out)
+                }
+            }
         }
     }
+
+    /// Resize one row-major unit-valued plane from `input` to `output` `(height, width)`.
+    fn resize_plane(&self, src: &[f32], input: (usize, usize), output: (usize, usize)) -> Vec<f32> {
+        match self.resize.pil_filter() {
+            None => bilinear(src, input.0, input.1, output.0, output.1),
+            Some(filter) => pil::resize(src, input, output, filter),
+        }
+    }
+}
+
+/// The channels of an interleaved image buffer as separate row-major planes.
+fn channel_planes<T: Copy>(raw: &[T], channels: usize) -> Vec<Vec<T>> {
+    (0..channels)
+        .map(|c| raw.iter().skip(c).step_by(channels).copied().collect())
+        .collect()
+}
+
+/// transformers' `center_crop` of a row-major `input` `(height, width)` plane to `output`: the
+/// crop starts at `(in - out).div_euclid(2)` on each axis, which is `(in - out) / 2` when the
+/// plane is larger and minus the zero padding before the plane when it is smaller. Samples
+/// outside the plane are 0.
+fn center_crop(src: Vec<f32>, input: (usize, usize), output: (usize, usize)) -> Vec<f32> {
+    if input == output {
+        return src;
+    }
+    let ((in_h, in_w), (out_h, out_w)) = (input, output);
+    let start = |inp: usize, out: usize| (inp as isize - out as isize).div_euclid(2);
+    let (top, left) = (start(in_h, out_h), start(in_w, out_w));
+    let mut out = Vec::with_capacity(out_h * out_w);
+    for r in 0..out_h as isize {
+        let y = top + r;
+        for c in 0..out_w as isize {
+            let x = left + c;
+            let inside = (0..in_h as isize).contains(&y) && (0..in_w as isize).contains(&x);
+            out.push(if inside {
+                src[y as usize * in_w + x as usize]
+            } else {
+                0.0
+            });
+        }
+    }
+    out
 }
 
 /// One output coordinate of a linear interpolation: the two source indices and their weights.
@@ -181,6 +305,7 @@ mod tests {
             height,
             width,
             resize: Resize::Bilinear,
+            shortest_edge: None,
             mean: [0.5, 0.25, 0.0],
             std: [0.5, 0.25, 2.0],
         }
@@ -287,11 +412,112 @@ mod tests {
     }
 
     #[test]
+    fn shortest_edge_keeps_the_aspect_ratio_with_truncation() {
+        let mut p = prep(32, 32);
+        p.shortest_edge = Some(32);
+        // (height, width): 40 × 48 (w × h) → 32 × 38.4 → 32 × 38, and so on.
+        assert_eq!(p.resized_size((48, 40)), (38, 32));
+        assert_eq!(p.resized_size((64, 64)), (32, 32));
+        assert_eq!(p.resized_size((45, 57)), (32, 40));
+        assert_eq!(p.resized_size((20, 24)), (32, 38));
+        p.shortest_edge = None;
+        assert_eq!(p.resized_size((20, 24)), (32, 32));
+    }
+
+    #[test]
+    fn center_crop_takes_the_floor_centred_window() {
+        // A 38 × 3 plane whose value is its row: the 32-row crop keeps rows 3..35.
+        let rows: Vec<f32> = (0..38).flat_map(|r| [r as f32; 3]).collect();
+        let crop = center_crop(rows, (38, 3), (32, 3));
+        assert_eq!(crop.len(), 32 * 3);
+        assert_eq!((crop[0], crop[32 * 3 - 1]), (3.0, 34.0));
+        // Columns 0..5 → 2 columns starting at (5 - 2) / 2 = 1.
+        let cols: Vec<f32> = (0..5).map(|c| c as f32).collect();
+        assert_eq!(center_crop(cols, (1, 5), (1, 2)), vec![1.0, 2.0]);
+    }
+
+    #[test]
+    fn center_crop_pads_a_small_plane_with_zeros() {
+        // transformers pads a 2-row plane to 5 rows with ceil(3 / 2) = 2 rows above, and a 3-column
+        // plane cropped to 2 columns starts at column (3 - 2) / 2 = 0.
+        let crop = center_crop(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], (2, 3), (5, 2));
+        #[rustfmt::skip]
+        let want = [
+            0.0, 0.0,
+            0.0, 0.0,
+            1.0, 2.0,
+            4.0, 5.0,
+            0.0, 0.0,
+        ];
+        assert_eq!(crop, want);
+    }
+
+    #[test]
+    fn to_unit_resizes_then_crops() {
+        // A 40 × 48 (w × h) gray image whose rows are 0, 1, 2, …: bicubic to 32 × 38 keeps every
+        // column equal, then the crop keeps rows 3..35 of the resized image.
+        let img = GrayImage::from_fn(40, 48, |_, y| image::Luma([(y * 5) as u8]));
+        let mut p = prep(32, 32);
+        p.resize = Resize::Bicubic;
+        p.shortest_edge = Some(32);
+        let unit = p.to_unit(&DynamicImage::ImageLuma8(img.clone()));
+        assert_eq!(unit.len(), 3 * 32 * 32);
+        let column = pil::resize(img.as_raw(), (48, 40), (38, 32), pil::Filter::Bicubic);
+        for r in 0..32 {
+            assert_eq!(unit[r * 32 + 7], f32::from(column[(r + 3) * 32 + 7]) / 255.0, "row {r}");
+        }
+        // Gray stays gray: all three channels are the same plane.
+        assert_eq!(unit[..1024], unit[1024..2048]);
+        assert_eq!(unit[..1024], unit[2048..]);
+    }
+
+    #[test]
+    fn pillow_methods_resize_8bit_images_in_8_bits_and_deeper_ones_in_float() {
+        let rgb = RgbImage::from_fn(7, 5, |x, y| image::Rgb([(x * 30) as u8, (y * 50) as u8, 200]));
+        let mut p = prep(3, 4);
+        p.resize = Resize::Bicubic;
+        let eight = p.to_unit(&DynamicImage::ImageRgb8(rgb.clone()));
+        assert!(eight.iter().all(|v| (v * 255.0 - (v * 255.0).round()).abs() < 1e-4));
+        let sixteen = p.to_unit(&DynamicImage::ImageRgb16(DynamicImage::ImageRgb8(rgb).to_rgb16()));
+        assert_eq!(sixteen.len(), eight.len());
+        for (a, b) in eight.iter().zip(&sixteen) {
+            // Two roundings to 8 bits, the first one carried through the column weights.
+            assert!((a - b).abs() <= 1.2 / 255.0, "{a} vs {b}");
+        }
+        assert!(eight.iter().zip(&sixteen).any(|(a, b)| a != b));
+    }
+
+    #[test]
+    fn fingerprint_names_the_shortest_edge_only_when_set() {
+        let mut p = prep(32, 32);
+        p.resize = Resize::Bicubic;
+        p.shortest_edge = Some(36);
+        assert_eq!(
+            p.fingerprint(),
+            "size=32x32;resize=bicubic;shortest_edge=36;channels=rgb;mean=0.5,0.25,0.0;std=0.5,0.25,2.0"
+        );
+        p.shortest_edge = None;
+        assert_eq!(
+            p.fingerprint(),
+            "size=32x32;resize=bicubic;channels=rgb;mean=0.5,0.25,0.0;std=0.5,0.25,2.0"
+        );
+        p.resize = Resize::BilinearAntialias;
+        assert!(p.fingerprint().contains("resize=bilinear_antialias;"));
+    }
+
+    #[test]
     fn serde_round_trip() {
         let p = prep(224, 224);
         let json = serde_json::to_string(&p).unwrap();
         assert!(json.contains("\"resize\":\"bilinear\""), "{json}");
         assert_eq!(serde_json::from_str::<Preprocessing>(&json).unwrap(), p);
         assert!(serde_json::from_str::<Preprocessing>(&json.replace("\"resize\"", "\"filter\"")).is_err());
+        assert!(!json.contains("shortest_edge"), "{json}");
+        let mut q = p.clone();
+        q.resize = Resize::Bicubic;
+        q.shortest_edge = Some(256);
+        let json = serde_json::to_string(&q).unwrap();
+        assert!(json.contains("\"resize\":\"bicubic\",\"shortest_edge\":256"), "{json}");
+        assert_eq!(serde_json::from_str::<Preprocessing>(&json).unwrap(), q);
     }
 }

@@ -1,12 +1,14 @@
 //! fairlab's built-in debiasing methods and baselines: `erm` (the plain linear probe every method
 //! is compared with), `dne` (debiased noise editing, white-box or GeZO), `fairclip` (FairCLIP's
-//! Sinkhorn regulariser on a probe), `resampling` and `group-dro`.
+//! Sinkhorn regulariser on a probe), `resampling`, `group-dro` and `zero-shot` (CLIP prompts, no
+//! training).
 
 pub mod dne;
 pub mod erm;
 pub mod fairclip;
 pub mod group_dro;
 pub mod resampling;
+pub mod zero_shot;
 
 use fairlab_framework::Registry;
 
@@ -38,5 +40,10 @@ pub fn register(registry: &mut Registry) {
         "group-dro",
         "group DRO (Sagawa et al. 2020): a probe minimising the worst group's loss by online group reweighting",
         Box::new(|spec| Ok(Box::new(group_dro::GroupDro::new(spec.parse()?)?))),
+    );
+    registry.register_debiaser(
+        zero_shot::KIND,
+        "zero-shot classification by image-prompt similarity (backbones with a text encoder, e.g. clip), as FairCLIP evaluates",
+        Box::new(|spec| Ok(Box::new(zero_shot::ZeroShot::new(spec.parse()?)?))),
     );
 }

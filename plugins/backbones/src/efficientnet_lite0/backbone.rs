@@ -1,7 +1,6 @@
 //! The `efficientnet-lite0` [`Backbone`] plugin: loads the weights folder and encodes images into
 //! 1280-d pooled features.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -11,7 +10,6 @@ use fairlab_framework::config::PluginSpec;
 use fairlab_framework::device::{parse_dtype, select_device};
 use fairlab_framework::preprocess::Preprocessing;
 use fairlab_framework::{Backbone, ConfigError};
-use sha2::{Digest, Sha256};
 
 use super::config::EfficientNetLite0Config;
 use super::model::EfficientNetLite0;
@@ -43,9 +41,10 @@ impl EfficientNetLite0Backbone {
     pub fn from_spec(spec: &PluginSpec) -> anyhow::Result<Self> {
         let settings: EfficientNetLite0Settings = spec.parse()?;
         let key = |name: &str| format!("{}.{name}", spec.path);
-        let device = select_device(&settings.device).map_err(|e| with_key(e, key("device")))?;
-        let dtype = parse_dtype(&settings.dtype).map_err(|e| with_key(e, key("dtype")))?;
-        let mut backbone = Self::load(&settings.weights, &device, dtype).map_err(|e| with_key(e, key("weights")))?;
+        let device = select_device(&settings.device).map_err(|e| ConfigError::attach_key(e, key("device")))?;
+        let dtype = parse_dtype(&settings.dtype).map_err(|e| ConfigError::attach_key(e, key("dtype")))?;
+        let mut backbone =
+            Self::load(&settings.weights, &device, dtype).map_err(|e| ConfigError::attach_key(e, key("weights")))?;
         if let Some(size) = settings.image_size {
             if size < MIN_IMAGE_SIZE {
                 return Err(ConfigError::at_key(
@@ -74,7 +73,10 @@ impl EfficientNetLite0Backbone {
         let config_path = existing_file(dir, "config.json")?;
         let config = EfficientNetLite0Config::from_file(&config_path)?;
         let weights_path = existing_file(dir, &config.weights_file)?;
-        let fingerprint = format!("{KIND}@sha256:{}", sha256_hex(&weights_path)?);
+        let fingerprint = format!(
+            "{KIND}@sha256:{}",
+            fairlab_framework::digest::sha256_files(&[&weights_path])?
+        );
         // SAFETY: the mapped file is only read while the tensors are copied out of it; the map is
         // dropped when `vb` is, at the end of this function.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights_path], DType::F32, device) }
@@ -103,17 +105,6 @@ impl EfficientNetLite0Backbone {
     }
 }
 
-/// Give an unkeyed [`ConfigError`] the settings key it came from; other errors pass through.
-fn with_key(err: anyhow::Error, key: String) -> anyhow::Error {
-    match err.downcast::<ConfigError>() {
-        Ok(mut config_error) => {
-            config_error.key.get_or_insert(key);
-            config_error.into()
-        }
-        Err(other) => other,
-    }
-}
-
 /// `dir/name`, or a [`ConfigError`] saying what the folder must contain.
 fn existing_file(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
     let path = dir.join(name);
@@ -126,14 +117,6 @@ fn existing_file(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
         ))
         .into())
     }
-}
-
-/// Lower-case hex SHA-256 of a file's bytes.
-fn sha256_hex(path: &Path) -> anyhow::Result<String> {
-    let mut hasher = Sha256::new();
-    let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    std::io::copy(&mut file, &mut hasher).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(hex::encode(hasher.finalize()))
 }
 
 impl Backbone for EfficientNetLite0Backbone {

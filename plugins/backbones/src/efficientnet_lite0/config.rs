@@ -162,6 +162,7 @@ impl EfficientNetLite0Config {
             height: self.image_size,
             width: self.image_size,
             resize: Resize::Bilinear,
+            shortest_edge: None,
             mean: self.preprocessing.mean,
             std: self.preprocessing.std,
         }

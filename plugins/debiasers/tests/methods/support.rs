@@ -60,6 +60,7 @@ impl SyntheticData {
             height: 1,
             width: 1,
             resize: Resize::Bilinear,
+            shortest_edge: None,
             mean: [0.0; 3],
             std: [1.0; 3],
         };
