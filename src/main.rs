@@ -31,6 +31,11 @@ enum Command {
     Runs(RunsCommand),
     /// Compute the fairness-metric contract on a predictions CSV.
     Metrics(commands::metrics::MetricsArgs),
+    /// Write a backbone's image (and text) embeddings to a safetensors file.
+    Embed(commands::embed::EmbedArgs),
+    /// Benchmarks (JSON lines; scripts/bench-*.sh set them beside the Python references).
+    #[command(subcommand)]
+    Bench(commands::bench::BenchCommand),
 }
 
 #[derive(Subcommand)]
@@ -76,6 +81,8 @@ fn main() -> ExitCode {
             commands::tracker().and_then(|t| commands::runs::show(t.as_ref(), args, &mut stdout))
         }
         Command::Metrics(args) => commands::metrics::run(args, &registry, &mut stdout),
+        Command::Embed(args) => commands::embed::run(args, &registry, &mut stdout),
+        Command::Bench(command) => commands::bench::run(command, &mut stdout),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

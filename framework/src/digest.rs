@@ -33,6 +33,9 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(sha256_files(&[&a, &b]).unwrap(), sha256_files(&[&a]).unwrap());
-        assert!(sha256_files(&[dir.path().join("missing")]).unwrap_err().to_string().contains("cannot open"));
+        assert!(sha256_files(&[dir.path().join("missing")])
+            .unwrap_err()
+            .to_string()
+            .contains("cannot open"));
     }
 }

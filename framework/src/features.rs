@@ -133,7 +133,13 @@ pub fn extract(
     batch_size: usize,
     advance: impl FnMut(usize),
 ) -> anyhow::Result<Tensor> {
-    encode_images(backbone, samples.len(), batch_size, |i| dataset.load_image(samples[i]), advance)
+    encode_images(
+        backbone,
+        samples.len(),
+        batch_size,
+        |i| dataset.load_image(samples[i]),
+        advance,
+    )
 }
 
 /// Encode `count` images, image `i` being `load(i)`, in batches of `batch_size`: decode and

@@ -160,11 +160,12 @@ impl ModelFiles {
                     return Ok(path);
                 }
                 if settings.offline {
-                    return Err(self.not_cached(name, "HF_HUB_OFFLINE is set, so nothing is downloaded").into());
+                    return Err(self
+                        .not_cached(name, "HF_HUB_OFFLINE is set, so nothing is downloaded")
+                        .into());
                 }
-                download(settings, repo_id, revision, name).map_err(|e| {
-                    anyhow::Error::from(self.not_cached(name, &format!("downloading it failed: {e:#}")))
-                })
+                download(settings, repo_id, revision, name)
+                    .map_err(|e| anyhow::Error::from(self.not_cached(name, &format!("downloading it failed: {e:#}"))))
             }
         }
     }
@@ -238,7 +239,9 @@ fn is_repo_id(model: &str) -> bool {
         && parts.iter().all(|part| {
             !part.is_empty()
                 && part.len() <= 96
-                && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
                 && !part.starts_with(['.', '-'])
                 && !part.ends_with(['.', '-'])
                 && !part.contains("..")
@@ -287,8 +290,12 @@ fn shard_names(index: &Path) -> anyhow::Result<Vec<String>> {
         weight_map: std::collections::BTreeMap<String, String>,
     }
     let text = std::fs::read_to_string(index).with_context(|| format!("cannot read {}", index.display()))?;
-    let parsed: Index = serde_json::from_str(&text)
-        .map_err(|e| ConfigError::new(format!("{}: not a safetensors index (`weight_map`): {e}", index.display())))?;
+    let parsed: Index = serde_json::from_str(&text).map_err(|e| {
+        ConfigError::new(format!(
+            "{}: not a safetensors index (`weight_map`): {e}",
+            index.display()
+        ))
+    })?;
     let mut shards: Vec<String> = Vec::new();
     for shard in parsed.weight_map.into_values() {
         if shard.contains("..") || Path::new(&shard).is_absolute() {
@@ -346,7 +353,10 @@ mod tests {
             env(&[("HOME", "/h"), ("XDG_CACHE_HOME", "/x")]).cache_dir,
             Path::new("/x/huggingface/hub")
         );
-        assert_eq!(env(&[("HOME", "/h"), ("HF_HOME", "/hf")]).cache_dir, Path::new("/hf/hub"));
+        assert_eq!(
+            env(&[("HOME", "/h"), ("HF_HOME", "/hf")]).cache_dir,
+            Path::new("/hf/hub")
+        );
         assert_eq!(
             env(&[("HF_HOME", "/hf"), ("HF_HUB_CACHE", "/c")]).cache_dir,
             Path::new("/c")
@@ -365,10 +375,25 @@ mod tests {
 
     #[test]
     fn repo_ids_and_paths_are_told_apart() {
-        for ok in ["openai/clip-vit-base-patch16", "gpt2", "Salesforce/blip-image-captioning-base", "a.b/c_d"] {
+        for ok in [
+            "openai/clip-vit-base-patch16",
+            "gpt2",
+            "Salesforce/blip-image-captioning-base",
+            "a.b/c_d",
+        ] {
             assert!(is_repo_id(ok), "{ok}");
         }
-        for bad in ["", "/abs/path", "./rel", "../up", "a/b/c", "a//b", "owner/.hidden", "x y/z", "a/b-"] {
+        for bad in [
+            "",
+            "/abs/path",
+            "./rel",
+            "../up",
+            "a/b/c",
+            "a//b",
+            "owner/.hidden",
+            "x y/z",
+            "a/b-",
+        ] {
             assert!(!is_repo_id(bad), "{bad}");
         }
         let dir = tempfile::tempdir().unwrap();
@@ -404,10 +429,20 @@ mod tests {
         let config_error = err.downcast_ref::<ConfigError>().expect("a ConfigError");
         let msg = &config_error.message;
         assert!(msg.contains("HF_HUB_OFFLINE"), "{msg}");
-        assert!(msg.contains(&cache.path().join("models--owner--model").display().to_string()), "{msg}");
-        assert!(msg.contains("huggingface-cli download owner/model --revision main"), "{msg}");
+        assert!(
+            msg.contains(&cache.path().join("models--owner--model").display().to_string()),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("huggingface-cli download owner/model --revision main"),
+            "{msg}"
+        );
         let other = ModelFiles::resolve_with("owner/other", "main", settings(cache.path(), true)).unwrap();
-        assert!(other.get("config.json").unwrap_err().to_string().contains("models--owner--other"));
+        assert!(other
+            .get("config.json")
+            .unwrap_err()
+            .to_string()
+            .contains("models--owner--other"));
     }
 
     #[test]
@@ -443,8 +478,17 @@ mod tests {
         std::fs::write(dir.path().join("model.safetensors"), b"x").unwrap();
         assert_eq!(files.safetensors().unwrap(), vec![dir.path().join("model.safetensors")]);
         let empty = tempfile::tempdir().unwrap();
-        let files = ModelFiles::resolve_with(empty.path().to_str().unwrap(), "main", settings(dir.path(), true)).unwrap();
-        assert!(files.safetensors().unwrap_err().to_string().contains("model.safetensors.index.json"));
-        assert!(files.get("config.json").unwrap_err().to_string().contains("save_pretrained"));
+        let files =
+            ModelFiles::resolve_with(empty.path().to_str().unwrap(), "main", settings(dir.path(), true)).unwrap();
+        assert!(files
+            .safetensors()
+            .unwrap_err()
+            .to_string()
+            .contains("model.safetensors.index.json"));
+        assert!(files
+            .get("config.json")
+            .unwrap_err()
+            .to_string()
+            .contains("save_pretrained"));
     }
 }

@@ -1,6 +1,8 @@
 //! The subcommands, and what they share: the registry of built-in plugins, the tracking store from
 //! the environment, and the mapping of errors to exit codes.
 
+pub mod bench;
+pub mod embed;
 pub mod metrics;
 pub mod plugins;
 pub mod run;

@@ -178,7 +178,9 @@ impl Settings<'_> {
         let unknown: Vec<&str> = self
             .map
             .iter()
-            .filter(|(key, value)| !value.is_null() && !DESCRIPTIVE_KEYS.contains(&key.as_str()) && !processor.reads(key))
+            .filter(|(key, value)| {
+                !value.is_null() && !DESCRIPTIVE_KEYS.contains(&key.as_str()) && !processor.reads(key)
+            })
             .map(|(key, _)| key.as_str())
             .collect();
         if !unknown.is_empty() {

@@ -132,7 +132,9 @@ struct ZeroShotPredictor {
 impl Predictor for ZeroShotPredictor {
     fn predict(&self, data: &dyn DataAccess, split: Split) -> anyhow::Result<Vec<f64>> {
         let features = data.features(split)?.to_dtype(DType::F32)?.to_device(&Device::Cpu)?;
-        let cosines = l2_normalize(&features)?.matmul(&self.classes.t()?)?.to_dtype(DType::F64)?;
+        let cosines = l2_normalize(&features)?
+            .matmul(&self.classes.t()?)?
+            .to_dtype(DType::F64)?;
         let margin = (cosines.narrow(1, 1, 1)? - cosines.narrow(1, 0, 1)?)?.affine(self.scale, 0.0)?;
         let probs = candle_nn::ops::sigmoid(&margin)?.flatten_all()?.to_vec1::<f64>()?;
         Ok(probs)
