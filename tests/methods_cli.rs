@@ -26,6 +26,11 @@ fn fairlab(store: &Path) -> Command {
 
 /// The last value of metric `key` of the only run in `store`.
 fn metric(store: &Path, key: &str) -> f64 {
+    metric_history(store, key).last().unwrap().1
+}
+
+/// Every `(step, value)` logged for metric `key` of the only run in `store`, in order.
+fn metric_history(store: &Path, key: &str) -> Vec<(i64, f64)> {
     let mut found = Vec::new();
     for exp in std::fs::read_dir(store).unwrap().flatten() {
         for run in std::fs::read_dir(exp.path()).into_iter().flatten().flatten() {
@@ -41,8 +46,13 @@ fn metric(store: &Path, key: &str) -> f64 {
         "expected one run with metric {key} in {}",
         store.display()
     );
-    let fields: Vec<&str> = found[0].split_whitespace().collect();
-    fields[fields.len() - 2].parse().unwrap()
+    found[0]
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields[2].parse().unwrap(), fields[1].parse().unwrap())
+        })
+        .collect()
 }
 
 /// Overrides that cut an experiment to a smoke test: few epochs everywhere.
@@ -58,7 +68,7 @@ fn smoke_overrides(experiment: &str) -> Vec<String> {
             ]
             .map(String::from),
         );
-    } else {
+    } else if !text.contains("kind: zero-shot") {
         sets.push("debiaser.epochs=2".to_string());
     }
     sets
@@ -197,20 +207,37 @@ fn white_box_dne_hides_a_planted_attribute() {
     assert!(artifacts.join("noise.png").is_file());
 }
 
-/// `experiments/dne-adam.yaml` cut short, with `set` overridden: exits 2 with `expected` on stderr
-/// and leaves the run recorded as FAILED.
-fn dne_rejects(set: &str, expected: &str) {
+/// `experiment` with the `sets` overrides (and the shared feature cache): exits 2 with
+/// `expected` on stderr, which is returned.
+fn rejects(experiment: &str, sets: &[&str], expected: &str) -> String {
     let store = tempfile::tempdir().unwrap();
-    let out = fairlab(store.path())
-        .args(["run", "experiments/dne-adam.yaml", "--set", set])
-        .args(["--set", "debiaser.sa_classifier.epochs=1"])
+    let mut cmd = fairlab(store.path());
+    cmd.args(["run", experiment]);
+    for set in sets {
+        cmd.args(["--set", set]);
+    }
+    let out = cmd
         .arg("--set")
         .arg(format!("features.cache_dir={}", shared_cache().display()))
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{set}: {stderr}");
-    assert!(stderr.contains(expected), "{set}: expected `{expected}` in:\n{stderr}");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{sets:?}: {stderr}");
+    assert!(
+        stderr.contains(expected),
+        "{sets:?}: expected `{expected}` in:\n{stderr}"
+    );
+    stderr
+}
+
+/// `experiments/dne-adam.yaml` cut short, with `set` overridden: exits 2 with `expected` on stderr
+/// and leaves the run recorded as FAILED.
+fn dne_rejects(set: &str, expected: &str) {
+    let stderr = rejects(
+        "experiments/dne-adam.yaml",
+        &[set, "debiaser.sa_classifier.epochs=1"],
+        expected,
+    );
     assert!(stderr.contains("recorded as FAILED"), "{set}: {stderr}");
 }
 
@@ -232,5 +259,85 @@ fn dne_rejects_more_noise_steps_than_the_data_has_batches() {
         "debiaser.noise.steps_per_epoch=100",
         "`debiaser.noise.steps_per_epoch`: 100 steps of 1 mini-batch(es) need 100 batches, but the 704 training \
          images give 11 batches of 64",
+    );
+}
+
+/// The only run's `metrics.json` artifact (the test split's report).
+fn metrics_json(store: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(metrics_json_path(store)).unwrap()).unwrap()
+}
+
+/// `artifacts/metrics.json` of the only run in `store`.
+fn metrics_json_path(store: &Path) -> PathBuf {
+    std::fs::read_dir(store)
+        .unwrap()
+        .flatten()
+        .flat_map(|e| std::fs::read_dir(e.path()).into_iter().flatten().flatten())
+        .map(|run| run.path().join("artifacts/metrics.json"))
+        .find(|p| p.is_file())
+        .expect("metrics.json")
+}
+
+#[test]
+fn fairclip_finetune_trains_clip_and_logs_every_epoch() {
+    let experiment = "experiments/fairclip-finetune.yaml";
+    let store = tempfile::tempdir().unwrap();
+    let mut cmd = fairlab(store.path());
+    cmd.args(["run", experiment]);
+    for set in smoke_overrides(experiment) {
+        cmd.args(["--set", &set]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let store = store.path();
+    let report = metrics_json(store);
+    let auc = report["overall"]["auc"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no test AUC in metrics.json: {report}"));
+    assert!((0.0..=1.0).contains(&auc), "test AUC {auc}");
+    for key in ["train_loss", "contrastive_loss", "sinkhorn_F", "sinkhorn_M", "val_auc"] {
+        let history = metric_history(store, key);
+        let epochs: Vec<i64> = history.iter().map(|(step, _)| *step).filter(|s| *s > 0).collect();
+        assert_eq!(epochs, [1, 2], "{key} per epoch: {history:?}");
+        assert!(history.iter().all(|(_, v)| v.is_finite()), "{key} {history:?}");
+    }
+    // The fine-tuned weights moved away from the pretrained ones, and an epoch was kept.
+    let change = metric(store, "clip_weight_change_l2");
+    assert!(change > 1e-3, "the fine-tuned weights did not move ({change})");
+    let selected = metric(store, "selected_epoch");
+    assert!([1.0, 2.0].contains(&selected), "selected epoch {selected}");
+    // The fine-tuned tensors are saved under their checkpoint names: 72 of tiny-clip's towers.
+    let run_artifacts = metrics_json_path(store).parent().unwrap().to_path_buf();
+    let (tensors, metadata) = fairlab_framework::tensor_io::load(
+        &run_artifacts.join("model/finetuned.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(tensors.len(), 72);
+    assert!(tensors.contains_key("vision_model.encoder.layers.0.self_attn.q_proj.weight"));
+    assert!(!tensors.contains_key("text_model.embeddings.token_embedding.weight"));
+    assert!(metadata["base"].starts_with("clip@sha256:"));
+}
+
+#[test]
+fn fairclip_finetune_rejects_backbones_it_cannot_train() {
+    let finetune = "experiments/fairclip-finetune.yaml";
+    rejects(
+        finetune,
+        &["backbone.trainable=[]"],
+        "`backbone.trainable`: `fairclip` with `target: clip` fine-tunes the backbone, but `clip` has no trainable \
+         weights: set backbone.trainable, e.g. [vision_model, visual_projection, text_model.encoder]",
+    );
+    rejects(
+        finetune,
+        &["backbone.trainable=[vision_model, transformer]"],
+        "`backbone.trainable`: `transformer` matches no tensor",
+    );
+    rejects(finetune, &["backbone.dtype=bf16"], "`backbone.dtype`: fine-tuning");
+    rejects(
+        "experiments/fairclip-probe.yaml",
+        &["debiaser.target=clip"],
+        "`debiaser.target`: `fairclip` with `target: clip` needs a backbone with a text encoder (e.g. clip); \
+         `efficientnet-lite0` has none",
     );
 }

@@ -54,8 +54,14 @@ pub trait Backbone: Send + Sync {
         Ok(None)
     }
 
-    /// Parameters that a fine-tuning debiaser may train. Empty for frozen backbones.
-    fn trainable_vars(&self) -> Vec<Var> {
+    /// Parameters that a fine-tuning debiaser may train, with their names in the checkpoint's own
+    /// naming (so that they can be saved as a partial checkpoint). Empty for frozen backbones.
+    fn trainable_weights(&self) -> Vec<(String, Var)> {
         Vec::new()
+    }
+
+    /// The vars of [`Backbone::trainable_weights`], for an optimiser.
+    fn trainable_vars(&self) -> Vec<Var> {
+        self.trainable_weights().into_iter().map(|(_, var)| var).collect()
     }
 }

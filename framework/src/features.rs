@@ -162,7 +162,9 @@ pub fn encode_images(
         crate::interrupt::check()?;
         let end = (start + batch_size).min(count);
         let pixels = load_unit_pixels(backbone, start..end, &load)?;
-        parts.push(encode_unit(backbone, &pixels)?.to_device(&Device::Cpu)?);
+        // Detached: a backbone with trainable vars would otherwise keep each batch's autograd
+        // graph (every activation) alive with its features.
+        parts.push(encode_unit(backbone, &pixels)?.detach().to_device(&Device::Cpu)?);
         advance(end - start);
     }
     if parts.is_empty() {

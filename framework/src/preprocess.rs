@@ -5,6 +5,7 @@
 //! image processor.
 
 mod hf;
+pub use hf::{OPENAI_CLIP_MEAN, OPENAI_CLIP_STD};
 mod pil;
 
 use candle_core::{Device, Tensor};

@@ -14,6 +14,7 @@ use candle_nn::{VarBuilder, VarMap};
 use clap::{Args, Subcommand, ValueEnum};
 use fairlab_backbones::clip::{ClipConfig, ClipModel};
 use fairlab_framework::device::{parse_dtype, select_device};
+use fairlab_framework::preprocess::{OPENAI_CLIP_MEAN, OPENAI_CLIP_STD};
 use fairlab_framework::ConfigError;
 
 /// The benchmarks.
@@ -130,8 +131,8 @@ fn dne_step_seconds(model: &ClipModel, dtype: DType, device: &Device, args: &Bac
     let targets = Tensor::rand(0f32, 1.0, (args.dne_batch, 1), device)?
         .ge(0.5)?
         .to_dtype(DType::F32)?;
-    let mean = Tensor::new(&[0.481_454_66f32, 0.457_827_5, 0.408_210_73], device)?.reshape((1, 3, 1, 1))?;
-    let std = Tensor::new(&[0.268_629_54f32, 0.261_302_58, 0.275_777_11], device)?.reshape((1, 3, 1, 1))?;
+    let channels = |values: [f64; 3]| Tensor::new(&values.map(|v| v as f32), device)?.reshape((1, 3, 1, 1));
+    let (mean, std) = (channels(OPENAI_CLIP_MEAN)?, channels(OPENAI_CLIP_STD)?);
     median_seconds(device, args.warmup, args.iters, || {
         let noised = unit.broadcast_add(noise.as_tensor())?;
         let x = noised.broadcast_sub(&mean)?.broadcast_div(&std)?.to_dtype(dtype)?;

@@ -12,9 +12,9 @@ use serde_json::{Map, Value};
 use super::{Preprocessing, Resize};
 
 /// OpenAI CLIP's per-channel mean, transformers' default for both processors.
-const OPENAI_CLIP_MEAN: [f64; 3] = [0.48145466, 0.4578275, 0.40821073];
+pub const OPENAI_CLIP_MEAN: [f64; 3] = [0.48145466, 0.4578275, 0.40821073];
 /// OpenAI CLIP's per-channel standard deviation, transformers' default for both processors.
-const OPENAI_CLIP_STD: [f64; 3] = [0.26862954, 0.26130258, 0.27577711];
+pub const OPENAI_CLIP_STD: [f64; 3] = [0.26862954, 0.26130258, 0.27577711];
 
 /// Keys that only name the processor or its owner (`_valid_processor_keys` is a list that some
 /// transformers 4.4x releases saved by mistake).

@@ -24,7 +24,8 @@ pub fn register(registry: &mut Registry) {
     );
     registry.register_backbone(
         clip::backbone::KIND,
-        "CLIP (Hugging Face CLIPModel, Hub repo or local folder): projected image embeddings, text tower for zero-shot",
+        "CLIP (Hugging Face CLIPModel, Hub repo or local folder): projected image embeddings, text tower for zero-shot, \
+         `trainable` weight prefixes for fine-tuning",
         Box::new(|spec| Ok(Box::new(clip::ClipBackbone::from_spec(spec)?))),
     );
     registry.register_backbone(

@@ -1,11 +1,15 @@
 //! EfficientNet-Lite0 against the outputs of the real PyTorch model (`reference.safetensors`):
 //! preprocessing, features, logits, the ImageNet sanity image, and load errors.
 
+#[allow(dead_code)] // Shared with the CLIP/BLIP tests; this binary uses a subset.
+mod common;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use candle_core::{DType, Device, Tensor, Var};
+use common::max_abs_diff;
 use fairlab_backbones::efficientnet_lite0::depthwise::same_padding;
 use fairlab_backbones::efficientnet_lite0::EfficientNetLite0Backbone;
 use fairlab_framework::config::PluginSpec;
@@ -33,20 +37,6 @@ fn reference() -> &'static HashMap<String, Tensor> {
 
 fn reference_json() -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(model_dir().join("reference.json")).unwrap()).unwrap()
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 fn argmax(logits: &Tensor) -> Vec<u32> {

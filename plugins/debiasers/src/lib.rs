@@ -1,8 +1,10 @@
 //! fairlab's built-in debiasing methods and baselines: `erm` (the plain linear probe every method
 //! is compared with), `dne` (debiased noise editing, white-box or GeZO), `fairclip` (FairCLIP's
-//! Sinkhorn regulariser on a probe), `resampling`, `group-dro` and `zero-shot` (CLIP prompts, no
-//! training).
+//! Sinkhorn regulariser, on a linear probe or, with `target: clip`, fine-tuning the CLIP backbone
+//! with the contrastive loss and evaluating zero-shot), `resampling`, `group-dro` and `zero-shot`
+//! (CLIP prompts, no training).
 
+mod batched;
 pub mod dne;
 pub mod erm;
 pub mod fairclip;
@@ -26,10 +28,11 @@ pub fn register(registry: &mut Registry) {
         Box::new(|spec| Ok(Box::new(dne::Dne::new(spec.parse()?)))),
     );
     registry.register_debiaser(
-        "fairclip",
-        "FairCLIP's Sinkhorn regulariser (Luo et al. 2024) between the overall and per-group score \
-         distributions of a linear probe",
-        Box::new(|spec| Ok(Box::new(fairclip::FairClip::new(spec.parse()?)?))),
+        fairclip::KIND,
+        "FairCLIP (Luo et al. 2024): a Sinkhorn regulariser between the overall and per-group score distributions; \
+         `target: probe` on a linear probe's logits, `target: clip` fine-tuning CLIP (contrastive loss, \
+         backbone.trainable) with zero-shot evaluation",
+        Box::new(fairclip::from_spec),
     );
     registry.register_debiaser(
         "resampling",

@@ -13,10 +13,13 @@
 //! Image features and prompt embeddings are L2-normalised; several prompts of one class are
 //! averaged and normalised again (CLIP's prompt ensembling). The positive-class probability is
 //! `softmax(s * [cos_neg, cos_pos])[1] = sigmoid(s * (cos_pos - cos_neg))`, with `s = 1` for `cosine`.
+//!
+//! The classifier itself, [`ZeroShotClassifier`], also evaluates the model that `fairclip`'s
+//! `target: clip` fine-tunes, on image features recomputed through it.
 
 use candle_core::{DType, Device, Tensor, D};
 use fairlab_framework::debiaser::{DataAccess, FitContext, Predictor};
-use fairlab_framework::{ConfigError, Debiaser, Split};
+use fairlab_framework::{Backbone, ConfigError, Debiaser, Split};
 use serde::{Deserialize, Serialize};
 
 /// The plugin name.
@@ -30,6 +33,22 @@ pub struct ClassPrompts {
     pub negative: Vec<String>,
     /// Prompts of class 1.
     pub positive: Vec<String>,
+}
+
+impl ClassPrompts {
+    /// A [`ConfigError`] keyed `<key>.negative` or `<key>.positive` (`key`: the setting, e.g.
+    /// `debiaser.prompts`) when a class has no prompt or an empty one.
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        for (name, prompts) in [("negative", &self.negative), ("positive", &self.positive)] {
+            if prompts.is_empty() || prompts.iter().any(|p| p.trim().is_empty()) {
+                return Err(ConfigError::at_key(
+                    format!("{key}.{name}"),
+                    "list at least one non-empty prompt",
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// How cosine similarities become logits.
@@ -62,15 +81,7 @@ pub struct ZeroShot {
 impl ZeroShot {
     /// Zero-shot classification with these prompts; an empty prompt list is a [`ConfigError`].
     pub fn new(cfg: ZeroShotConfig) -> anyhow::Result<Self> {
-        for (name, prompts) in [("negative", &cfg.prompts.negative), ("positive", &cfg.prompts.positive)] {
-            if prompts.is_empty() || prompts.iter().any(|p| p.trim().is_empty()) {
-                return Err(ConfigError::at_key(
-                    format!("debiaser.prompts.{name}"),
-                    "list at least one non-empty prompt",
-                )
-                .into());
-            }
-        }
+        cfg.prompts.validate("debiaser.prompts")?;
         Ok(Self { cfg })
     }
 }
@@ -82,25 +93,58 @@ impl Debiaser for ZeroShot {
 
     fn fit(&mut self, ctx: &mut FitContext<'_>) -> anyhow::Result<Box<dyn Predictor>> {
         let backbone = ctx.data.backbone();
-        let text_error = || {
-            ConfigError::at_key(
-                "debiaser.kind",
-                format!(
-                    "`{KIND}` needs a backbone with a text encoder (e.g. clip); `{}` has none",
-                    backbone.kind()
-                ),
-            )
-        };
-        if !backbone.has_text_encoder() {
-            return Err(text_error().into());
-        }
+        require_text_encoder(backbone, "debiaser.kind", &format!("`{KIND}`"))?;
+        Ok(Box::new(ZeroShotPredictor {
+            classifier: ZeroShotClassifier::new(backbone, &self.cfg.prompts, self.cfg.scale)?,
+        }))
+    }
+}
+
+/// A [`ConfigError`] keyed `key` unless `backbone` has a text encoder: `method` (e.g.
+/// `` `zero-shot` ``) needs one.
+pub fn require_text_encoder(backbone: &dyn Backbone, key: &str, method: &str) -> Result<(), ConfigError> {
+    if backbone.has_text_encoder() {
+        return Ok(());
+    }
+    Err(ConfigError::at_key(
+        key,
+        format!(
+            "{method} needs a backbone with a text encoder (e.g. clip); `{}` has none",
+            backbone.kind()
+        ),
+    ))
+}
+
+/// Rows scaled to unit L2 norm.
+pub fn l2_normalize(x: &Tensor) -> candle_core::Result<Tensor> {
+    x.broadcast_div(&x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?)
+}
+
+/// Scores image features by their similarity to the prompts of the two classes: the class
+/// embeddings are computed once, from the backbone's text tower as it is when the classifier is
+/// built (a fine-tuned tower gives other embeddings), and detached.
+pub struct ZeroShotClassifier {
+    /// `[2, D]` unit class embeddings (negative, positive), f32 on the CPU.
+    classes: Tensor,
+    /// Multiplier of the cosines.
+    scale: f64,
+}
+
+impl ZeroShotClassifier {
+    /// Embed `prompts` with `backbone`'s text tower (each class's prompts averaged and
+    /// normalised again) and resolve `scale`. A backbone without a text encoder is an error (see
+    /// [`require_text_encoder`] for a keyed one); `scale: logit-scale` on a backbone without a
+    /// learned scale is a [`ConfigError`] keyed `debiaser.scale`.
+    pub fn new(backbone: &dyn Backbone, prompts: &ClassPrompts, scale: LogitScale) -> anyhow::Result<Self> {
         let mut class_embeds = Vec::new();
-        for prompts in [&self.cfg.prompts.negative, &self.cfg.prompts.positive] {
-            let embeds = backbone.encode_texts(prompts)?.ok_or_else(text_error)?;
-            let mean = l2_normalize(&embeds.to_dtype(DType::F32)?.to_device(&Device::Cpu)?)?.mean_keepdim(0)?;
-            class_embeds.push(l2_normalize(&mean)?);
+        for prompts in [&prompts.negative, &prompts.positive] {
+            let embeds = backbone
+                .encode_texts(prompts)?
+                .ok_or_else(|| anyhow::anyhow!("backbone `{}` has no text encoder", backbone.kind()))?;
+            let embeds = embeds.detach().to_dtype(DType::F32)?.to_device(&Device::Cpu)?;
+            class_embeds.push(l2_normalize(&l2_normalize(&embeds)?.mean_keepdim(0)?)?);
         }
-        let scale = match self.cfg.scale {
+        let scale = match scale {
             LogitScale::Cosine => 1.0,
             LogitScale::LogitScale => backbone.logit_scale()?.ok_or_else(|| {
                 ConfigError::at_key(
@@ -109,34 +153,31 @@ impl Debiaser for ZeroShot {
                 )
             })?,
         };
-        Ok(Box::new(ZeroShotPredictor {
+        Ok(Self {
             classes: Tensor::cat(&class_embeds, 0)?,
             scale,
-        }))
+        })
     }
-}
 
-/// Rows scaled to unit L2 norm.
-fn l2_normalize(x: &Tensor) -> candle_core::Result<Tensor> {
-    x.broadcast_div(&x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?)
-}
-
-/// Scores images by their similarity to the class embeddings.
-struct ZeroShotPredictor {
-    /// `[2, D]` unit class embeddings (negative, positive).
-    classes: Tensor,
-    /// Multiplier of the cosines.
-    scale: f64,
-}
-
-impl Predictor for ZeroShotPredictor {
-    fn predict(&self, data: &dyn DataAccess, split: Split) -> anyhow::Result<Vec<f64>> {
-        let features = data.features(split)?.to_dtype(DType::F32)?.to_device(&Device::Cpu)?;
+    /// P(class 1) of every row of image `features` `[N, D]`:
+    /// `sigmoid(scale * (cos_pos - cos_neg))`.
+    pub fn scores(&self, features: &Tensor) -> anyhow::Result<Vec<f64>> {
+        let features = features.detach().to_dtype(DType::F32)?.to_device(&Device::Cpu)?;
         let cosines = l2_normalize(&features)?
             .matmul(&self.classes.t()?)?
             .to_dtype(DType::F64)?;
         let margin = (cosines.narrow(1, 1, 1)? - cosines.narrow(1, 0, 1)?)?.affine(self.scale, 0.0)?;
-        let probs = candle_nn::ops::sigmoid(&margin)?.flatten_all()?.to_vec1::<f64>()?;
-        Ok(probs)
+        Ok(candle_nn::ops::sigmoid(&margin)?.flatten_all()?.to_vec1::<f64>()?)
+    }
+}
+
+/// Scores a split's cached features with the classifier.
+struct ZeroShotPredictor {
+    classifier: ZeroShotClassifier,
+}
+
+impl Predictor for ZeroShotPredictor {
+    fn predict(&self, data: &dyn DataAccess, split: Split) -> anyhow::Result<Vec<f64>> {
+        self.classifier.scores(&data.features(split)?)
     }
 }

@@ -2,7 +2,7 @@
 //! folder) whose features are the vision model's pooled output (what linear probing uses), with
 //! the caption decoder's logits for a prompt.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor, Var};
 use fairlab_framework::config::PluginSpec;
 use fairlab_framework::preprocess::Preprocessing;
 use fairlab_framework::{Backbone, ConfigError};
@@ -20,10 +20,13 @@ pub struct BlipBackbone {
     model: BlipForConditionalGeneration,
     tokenizer: TextTokenizer,
     checkpoint: HubCheckpoint,
+    /// The weights under `backbone.trainable`, as vars the model computes with.
+    trainable: Vec<(String, Var)>,
 }
 
 impl BlipBackbone {
-    /// Build from a YAML section (`model`, `revision`, `device`, `dtype`); errors name their key.
+    /// Build from a YAML section (`model`, `revision`, `device`, `dtype`, `trainable`); errors
+    /// name their key.
     pub fn from_spec(spec: &PluginSpec) -> anyhow::Result<Self> {
         let checkpoint = HubCheckpoint::from_spec(spec, KIND)?;
         Self::load(checkpoint).map_err(|e| ConfigError::attach_key(e, format!("{}.model", spec.path)))
@@ -35,7 +38,8 @@ impl BlipBackbone {
         let config = BlipConfig::from_file(&checkpoint.config)
             .map_err(|e| ConfigError::new(format!("{} ({}): {e:#}", checkpoint.files, checkpoint.config.display())))?;
         checkpoint.ensure_input_size(config.vision_config.image_size)?;
-        let model = BlipForConditionalGeneration::new(checkpoint.var_builder()?, &config).map_err(|e| {
+        let weights = checkpoint.load_weights()?;
+        let model = BlipForConditionalGeneration::new(weights.builder, &config).map_err(|e| {
             anyhow::anyhow!(
                 "{}: the weights do not match its BLIP config.json: {e}",
                 checkpoint.files
@@ -48,6 +52,7 @@ impl BlipBackbone {
             model,
             tokenizer,
             checkpoint,
+            trainable: weights.trainable,
         })
     }
 
@@ -115,5 +120,9 @@ impl Backbone for BlipBackbone {
     fn encode_images(&self, pixel_values: &Tensor) -> anyhow::Result<Tensor> {
         let x = pixel_values.to_device(self.device())?.to_dtype(self.dtype())?;
         Ok(self.model.image_features(&x)?)
+    }
+
+    fn trainable_weights(&self) -> Vec<(String, Var)> {
+        self.trainable.clone()
     }
 }

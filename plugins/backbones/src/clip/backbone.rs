@@ -1,8 +1,10 @@
 //! The `clip` [`Backbone`] plugin: a Hugging Face `CLIPModel` (Hub repo or local folder) whose
 //! features are the projected image embeddings, with the text tower, its tokenizer and the
-//! learned temperature for zero-shot classification.
+//! learned temperature for zero-shot classification. The weights under `trainable` prefixes
+//! (e.g. FairCLIP's `[vision_model, visual_projection, text_model.encoder]`) are
+//! [`Backbone::trainable_weights`] for fine-tuning; the others stay frozen.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor, Var};
 use fairlab_framework::config::PluginSpec;
 use fairlab_framework::preprocess::Preprocessing;
 use fairlab_framework::{Backbone, ConfigError};
@@ -20,10 +22,13 @@ pub struct ClipBackbone {
     model: ClipModel,
     tokenizer: TextTokenizer,
     checkpoint: HubCheckpoint,
+    /// The weights under `backbone.trainable`, as vars the model computes with.
+    trainable: Vec<(String, Var)>,
 }
 
 impl ClipBackbone {
-    /// Build from a YAML section (`model`, `revision`, `device`, `dtype`); errors name their key.
+    /// Build from a YAML section (`model`, `revision`, `device`, `dtype`, `trainable`); errors
+    /// name their key.
     pub fn from_spec(spec: &PluginSpec) -> anyhow::Result<Self> {
         let checkpoint = HubCheckpoint::from_spec(spec, KIND)?;
         Self::load(checkpoint).map_err(|e| ConfigError::attach_key(e, format!("{}.model", spec.path)))
@@ -37,7 +42,8 @@ impl ClipBackbone {
         let config = ClipConfig::from_file(&checkpoint.config)
             .map_err(|e| ConfigError::new(format!("{} ({}): {e:#}", checkpoint.files, checkpoint.config.display())))?;
         checkpoint.ensure_input_size(config.vision_config.image_size)?;
-        let model = ClipModel::new(checkpoint.var_builder()?, &config).map_err(|e| {
+        let weights = checkpoint.load_weights()?;
+        let model = ClipModel::new(weights.builder, &config).map_err(|e| {
             anyhow::anyhow!(
                 "{}: the weights do not match its CLIP config.json: {e}",
                 checkpoint.files
@@ -50,6 +56,7 @@ impl ClipBackbone {
             model,
             tokenizer,
             checkpoint,
+            trainable: weights.trainable,
         })
     }
 
@@ -92,6 +99,10 @@ impl Backbone for ClipBackbone {
     fn encode_images(&self, pixel_values: &Tensor) -> anyhow::Result<Tensor> {
         let x = pixel_values.to_device(self.device())?.to_dtype(self.dtype())?;
         Ok(self.model.image_features(&x)?)
+    }
+
+    fn trainable_weights(&self) -> Vec<(String, Var)> {
+        self.trainable.clone()
     }
 
     fn has_text_encoder(&self) -> bool {

@@ -1,4 +1,4 @@
-//! Helpers shared by the CLIP and BLIP fixture tests.
+//! Helpers shared by the backbone tests (CLIP, BLIP, EfficientNet-Lite0).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

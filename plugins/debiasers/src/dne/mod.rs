@@ -44,11 +44,9 @@ use fairlab_framework::probe::{
 use fairlab_framework::{Debiaser, Registry, Split};
 use serde::Deserialize;
 
+use crate::batched::map_split;
 pub use noise::NoiseEdit;
 pub use training::{binary_codes, train_noise, NoiseConfig, NoiseData, NoiseTrainingReport};
-
-/// Images encoded per forward pass when extracting features of noised images.
-const EXTRACT_BATCH: usize = 64;
 
 /// `dne` settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -97,15 +95,7 @@ fn leakage(registry: &Registry, codes: &[u8], scores: &[f64], suffix: &str) -> a
 
 /// Backbone features of a whole split with the noise added to every image.
 fn noised_features(data: &dyn DataAccess, noise: &NoiseEdit, split: Split) -> anyhow::Result<Tensor> {
-    let backbone = data.backbone();
-    let n = data.split(split).len();
-    let mut parts = Vec::new();
-    for start in (0..n).step_by(EXTRACT_BATCH) {
-        fairlab_framework::interrupt::check()?;
-        let unit = data.unit_pixels(split, start, EXTRACT_BATCH)?;
-        parts.push(encode_unit(backbone, &noise.apply(&unit)?)?.detach());
-    }
-    Ok(Tensor::cat(&parts, 0)?)
+    map_split(data, split, |unit| encode_unit(data.backbone(), &noise.apply(unit)?))
 }
 
 impl Debiaser for Dne {
