@@ -212,3 +212,44 @@ fn broken_checkpoints_are_errors_naming_the_file_and_key() {
         "{message}"
     );
 }
+
+#[test]
+fn sharded_weights_load_like_a_single_file() {
+    // tiny-clip's tensors split over two shards with a `model.safetensors.index.json`, as
+    // `save_pretrained(max_shard_size=...)` writes large models.
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixture("tiny-clip")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() && path.file_name().unwrap() != "model.safetensors" {
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let tensors = candle_core::safetensors::load(fixture("tiny-clip").join("model.safetensors"), &Device::Cpu).unwrap();
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    let mut weight_map = serde_json::Map::new();
+    for (i, part) in names.chunks(names.len().div_ceil(2)).enumerate() {
+        let file = format!("model-0000{}-of-00002.safetensors", i + 1);
+        let shard: Vec<(&str, &Tensor)> = part.iter().map(|n| (n.as_str(), &tensors[*n])).collect();
+        let bytes = fairlab_framework::tensor_io::to_safetensors(&shard, Default::default()).unwrap();
+        std::fs::write(dir.path().join(&file), bytes).unwrap();
+        for name in part {
+            weight_map.insert(name.to_string(), file.clone().into());
+        }
+    }
+    let index = serde_json::json!({"metadata": {}, "weight_map": weight_map});
+    std::fs::write(dir.path().join("model.safetensors.index.json"), index.to_string()).unwrap();
+
+    let files = ModelFiles::resolve_with(dir.path().to_str().unwrap(), "main", offline()).unwrap();
+    let sharded =
+        ClipBackbone::load(HubCheckpoint::from_files("clip", files, Device::Cpu, DType::F32).unwrap()).unwrap();
+    let single = ClipBackbone::load(checkpoint("clip", "tiny-clip", false)).unwrap();
+    let x = pixels(&single, "tiny-clip");
+    let (a, b) = (single.encode_images(&x).unwrap(), sharded.encode_images(&x).unwrap());
+    assert_eq!(max_abs_diff(&a, &b), 0.0);
+    assert_ne!(
+        single.fingerprint(),
+        sharded.fingerprint(),
+        "the fingerprint hashes the files as stored"
+    );
+}
