@@ -246,7 +246,7 @@ fn an_unknown_plugin_kind_is_exit_2_with_a_suggestion() {
     bad_quickstart(
         "  kind: erm",
         "  kind: ermm",
-        "bad.yaml:{line}:3: `debiaser.kind`: unknown debiaser kind `ermm`; known kinds: dne, erm, fairclip, group-dro, resampling (did you mean `erm`?)",
+        "bad.yaml:{line}:3: `debiaser.kind`: unknown debiaser kind `ermm`; known kinds: dne, erm, fairclip, group-dro, resampling, zero-shot (did you mean `erm`?)",
     );
 }
 
