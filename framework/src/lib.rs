@@ -2,7 +2,7 @@
 //!
 //! The core of fairlab: the plugin traits ([`Backbone`], [`Optimizer`], [`Debiaser`], [`Metric`],
 //! [`Dataset`], [`Tracker`]), the [`Registry`] that maps YAML `kind:` names to plugins, the typed
-//! YAML [`config`], the experiment [`runner`] and the tracking layer ([`tracking`]).
+//! YAML [`config`] and its [`sweep`]s, the experiment [`runner`] and the tracking layer ([`tracking`]).
 //!
 //! Plugins live in separate crates under `plugins/`; each exposes `register(&mut Registry)`.
 
@@ -25,6 +25,7 @@ pub mod progress;
 pub mod registry;
 pub mod runner;
 pub mod sinkhorn;
+pub mod sweep;
 pub mod tensor_io;
 pub mod tracking;
 

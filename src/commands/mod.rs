@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod plugins;
 pub mod run;
 pub mod runs;
+pub mod sweep;
 
 use std::process::ExitCode;
 use std::sync::Arc;

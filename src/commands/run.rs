@@ -1,4 +1,5 @@
-//! `fairlab run EXPERIMENT.yaml [--set KEY=VALUE]... [--dry-run]`.
+//! `fairlab run EXPERIMENT.yaml [--set KEY=VALUE]... [--dry-run]`. A file with a `sweep:` section
+//! is a sweep and goes to [`super::sweep`].
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,23 +7,27 @@ use std::process::ExitCode;
 use fairlab_framework::config::Experiment;
 use fairlab_framework::features::CacheStatus;
 use fairlab_framework::runner::{self, RunOptions};
+use fairlab_framework::sweep;
 use fairlab_framework::Registry;
 
 /// Arguments of `fairlab run`.
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// The experiment YAML file.
+    /// The experiment YAML file (with a `sweep:` section: a sweep of experiments).
     pub experiment: PathBuf,
     /// Override any key of the file, e.g. `--set debiaser.epochs=5` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
-    /// Check the experiment and print the resolved config without running it.
+    /// Check the experiment and print the resolved config (a sweep: the plan) without running it.
     #[arg(long)]
     pub dry_run: bool,
 }
 
 /// Run the experiment and print its test metrics; the exit code follows the outcome.
 pub fn run(args: &RunArgs, registry: &Registry) -> ExitCode {
+    if sweep::declares_sweep(&args.experiment) {
+        return super::sweep::run(args, registry);
+    }
     let experiment = match Experiment::load(&args.experiment, &args.overrides) {
         Ok(e) => e,
         Err(e) => {

@@ -40,60 +40,32 @@ pub struct Experiment {
 impl Experiment {
     /// Read `path`, apply `overrides` (`KEY=VALUE` strings) and deserialise.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Experiment, ConfigError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new(format!("cannot read experiment file {shown}: {e}")))?;
-        let overrides = overrides
-            .iter()
-            .map(|o| Override::parse(o))
-            .collect::<Result<Vec<_>, _>>()?;
-        Self::from_str(&shown, &text, overrides).map(|mut e| {
-            e.path = path.to_path_buf();
-            e
-        })
+        let (doc, source_map) = read_document(path)?;
+        Self::from_document(path.to_path_buf(), doc, source_map, parse_overrides(overrides)?)
     }
 
     /// Parse an experiment from text; `source` names it in messages.
     pub fn from_str(source: &str, text: &str, overrides: Vec<Override>) -> Result<Experiment, ConfigError> {
-        let source_map = SourceMap::build(source, text);
-        let mut doc: Value = serde_norway::from_str(text).map_err(|e| {
-            let location = e.location().map(|l| Location {
-                source: source.to_string(),
-                line: Some(l.line()),
-                column: Some(l.column()),
-            });
-            ConfigError {
-                location,
-                key: None,
-                message: format!("invalid YAML: {e}"),
-            }
-        })?;
-        if !matches!(doc, Value::Mapping(_)) {
-            return Err(ConfigError::new(
-                "an experiment file must be a mapping of sections (name, dataset, backbone, debiaser, ...)",
-            )
-            .with_location(Location {
-                source: source.to_string(),
-                line: Some(1),
-                column: Some(1),
-            }));
-        }
+        let (doc, source_map) = parse_document(source, text)?;
+        Self::from_document(PathBuf::from(source), doc, source_map, overrides)
+    }
+
+    /// Apply `overrides` in order to a parsed document (see [`parse_document`]) and deserialise it;
+    /// errors are located through `source_map` and the overrides.
+    pub(crate) fn from_document(
+        path: PathBuf,
+        mut doc: Value,
+        source_map: SourceMap,
+        overrides: Vec<Override>,
+    ) -> Result<Experiment, ConfigError> {
         for o in &overrides {
-            o.apply(&mut doc)?;
+            o.apply(&mut doc)
+                .map_err(|e| locate(&source_map, std::slice::from_ref(o), e))?;
         }
-        mark_plugin_paths(&mut doc, "");
-        let config: ExperimentConfig = serde_path_to_error::deserialize(doc).map_err(|e| {
-            let inner = e.path().to_string();
-            let message = e.into_inner().to_string();
-            locate(
-                &source_map,
-                &overrides,
-                ConfigError::at_key(error_key("", &inner, &message), message),
-            )
-        })?;
+        let config = config_from_value(doc).map_err(|e| locate(&source_map, &overrides, e))?;
         Ok(Experiment {
             config,
-            path: PathBuf::from(source),
+            path,
             overrides,
             source_map,
         })
@@ -120,7 +92,7 @@ impl Experiment {
 }
 
 /// Locate an error's key: in the `--set` that wrote it (or a section containing it), else in the file.
-fn locate(source_map: &SourceMap, overrides: &[Override], mut error: ConfigError) -> ConfigError {
+pub(crate) fn locate(source_map: &SourceMap, overrides: &[Override], mut error: ConfigError) -> ConfigError {
     if error.location.is_some() {
         return error;
     }
@@ -129,10 +101,67 @@ fn locate(source_map: &SourceMap, overrides: &[Override], mut error: ConfigError
     };
     let written_by = |o: &&Override| key == o.key || key.starts_with(&format!("{}.", o.key));
     error.location = Some(match overrides.iter().rev().find(written_by) {
-        Some(o) => o.location(),
+        Some(o) => o.locate(source_map, &key),
         None => source_map.locate(&key),
     });
     error
+}
+
+/// Parse `KEY=VALUE` strings into [`Override`]s.
+pub(crate) fn parse_overrides(raw: &[String]) -> Result<Vec<Override>, ConfigError> {
+    raw.iter().map(|o| Override::parse(o)).collect()
+}
+
+/// Read an experiment file into a YAML document and the [`SourceMap`] of its keys.
+pub(crate) fn read_document(path: &Path) -> Result<(Value, SourceMap), ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(format!("cannot read experiment file {shown}: {e}")))?;
+    parse_document(&shown, &text)
+}
+
+/// Parse experiment text (a mapping of sections) into a YAML document and the [`SourceMap`] of its
+/// keys; `source` names it in messages.
+pub(crate) fn parse_document(source: &str, text: &str) -> Result<(Value, SourceMap), ConfigError> {
+    let doc: Value = serde_norway::from_str(text).map_err(|e| {
+        let location = e.location().map(|l| Location {
+            source: source.to_string(),
+            line: Some(l.line()),
+            column: Some(l.column()),
+        });
+        ConfigError {
+            location,
+            key: None,
+            message: format!("invalid YAML: {e}"),
+        }
+    })?;
+    if !matches!(doc, Value::Mapping(_)) {
+        return Err(ConfigError::new(
+            "an experiment file must be a mapping of sections (name, dataset, backbone, debiaser, ...)",
+        )
+        .with_location(Location {
+            source: source.to_string(),
+            line: Some(1),
+            column: Some(1),
+        }));
+    }
+    Ok((doc, SourceMap::build(source, text)))
+}
+
+/// Deserialise a (resolved) document into the typed config; errors carry the dotted key only.
+pub(crate) fn config_from_value(mut doc: Value) -> Result<ExperimentConfig, ConfigError> {
+    mark_plugin_paths(&mut doc, "");
+    deserialize_at("", doc)
+}
+
+/// Deserialise the value found at the dotted key `base` (empty for the whole document); errors
+/// carry the full dotted key of the offending setting (unlocated).
+pub(crate) fn deserialize_at<T: serde::de::DeserializeOwned>(base: &str, value: Value) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let inner = e.path().to_string();
+        let message = e.into_inner().to_string();
+        ConfigError::at_key(error_key(base, &inner, &message), message)
+    })
 }
 
 fn flatten(value: &Value, prefix: &str, out: &mut BTreeMap<String, String>) {
@@ -153,6 +182,34 @@ fn flatten(value: &Value, prefix: &str, out: &mut BTreeMap<String, String>) {
         other => {
             out.insert(prefix.to_string(), scalar_text(other));
         }
+    }
+}
+
+/// A value on one line, YAML flow style (`{kind: adamw, lr: 0.001}`, `[sex, age_group]`), with
+/// floats to 6 significant digits: for messages and tables, not for reading back.
+pub fn inline_yaml(value: &Value) -> String {
+    match value {
+        Value::Number(n) if n.is_f64() => short_float(n.as_f64().unwrap_or(f64::NAN)),
+        Value::Sequence(items) => format!("[{}]", items.iter().map(inline_yaml).collect::<Vec<_>>().join(", ")),
+        Value::Mapping(map) => format!(
+            "{{{}}}",
+            map.iter()
+                .map(|(k, v)| format!("{}: {}", inline_yaml(k), inline_yaml(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::Tagged(tagged) => format!("{} {}", tagged.tag, inline_yaml(&tagged.value)),
+        other => scalar_text(other),
+    }
+}
+
+/// A float with at most 6 significant digits, in exponent notation when very small or large.
+pub(crate) fn short_float(x: f64) -> String {
+    let rounded: f64 = format!("{x:.5e}").parse().unwrap_or(x);
+    if rounded != 0.0 && rounded.is_finite() && !(1e-4..1e6).contains(&rounded.abs()) {
+        format!("{rounded:e}")
+    } else {
+        format!("{rounded}")
     }
 }
 

@@ -1,10 +1,12 @@
-//! `--set a.b.c=value` overrides, applied to the parsed YAML before typed deserialisation.
+//! `--set a.b.c=value` overrides, applied to the parsed YAML before typed deserialisation. A sweep
+//! trial's parameter values are overrides too, written in the file itself.
 
 use serde_norway::{Mapping, Value};
 
+use super::SourceMap;
 use crate::error::{ConfigError, Location};
 
-/// One `--set KEY=VALUE` override.
+/// One `--set KEY=VALUE` override, or one value a sweep trial sets.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Override {
     /// Dotted key path (`debiaser.optimizer.lr`); numeric segments index sequences.
@@ -13,6 +15,10 @@ pub struct Override {
     pub value: Value,
     /// The override as written, for messages.
     pub raw: String,
+    /// `None` for a command-line `--set`; for a value written in the experiment file (a sweep
+    /// parameter), the dotted key of the file where it is written (e.g.
+    /// `sweep.parameters.seed.values.2`), so that errors point there.
+    pub origin: Option<String>,
 }
 
 impl Override {
@@ -37,10 +43,21 @@ impl Override {
             key: key.to_string(),
             value,
             raw: raw.to_string(),
+            origin: None,
         })
     }
 
-    /// Where this override came from, for messages.
+    /// An override of `key` with a value written at the dotted key `origin` of the experiment file.
+    pub(crate) fn from_file(key: &str, value: Value, origin: String) -> Override {
+        Override {
+            raw: format!("{key}={}", super::inline_yaml(&value)),
+            key: key.to_string(),
+            value,
+            origin: Some(origin),
+        }
+    }
+
+    /// The command-line flag this override came from, for messages.
     pub fn location(&self) -> Location {
         Location {
             source: format!("--set {}", self.raw),
@@ -49,7 +66,17 @@ impl Override {
         }
     }
 
-    /// Apply to a document, creating missing mappings on the way.
+    /// Where `key` (this override's key or a key inside its value) was written: in the file for an
+    /// override with an [`origin`](Self::origin), else on the command line.
+    pub(crate) fn locate(&self, source_map: &SourceMap, key: &str) -> Location {
+        match &self.origin {
+            Some(origin) => source_map.locate(&format!("{origin}{}", &key[self.key.len()..])),
+            None => self.location(),
+        }
+    }
+
+    /// Apply to a document, creating missing mappings on the way. Errors carry the key; the
+    /// experiment loader locates them.
     pub fn apply(&self, doc: &mut Value) -> Result<(), ConfigError> {
         let segments: Vec<&str> = self.key.split('.').collect();
         let mut node = doc;
@@ -68,7 +95,6 @@ impl Override {
                 Value::Sequence(seq) => {
                     let index: usize = segment.parse().map_err(|_| {
                         ConfigError::at_key(&self.key, format!("`{here}` is a list; `{segment}` is not an index"))
-                            .with_location(self.location())
                     })?;
                     let len = seq.len();
                     let slot = seq.get_mut(index).ok_or_else(|| {
@@ -76,7 +102,6 @@ impl Override {
                             &self.key,
                             format!("`{here}` has {len} items; index {index} is out of range"),
                         )
-                        .with_location(self.location())
                     })?;
                     if last {
                         *slot = self.value.clone();
@@ -95,10 +120,10 @@ impl Override {
                     map.entry(k).or_insert_with(|| Value::Mapping(Mapping::new()))
                 }
                 _ => {
-                    return Err(
-                        ConfigError::at_key(&self.key, format!("`{here}` is a single value, not a section"))
-                            .with_location(self.location()),
-                    )
+                    return Err(ConfigError::at_key(
+                        &self.key,
+                        format!("`{here}` is a single value, not a section"),
+                    ))
                 }
             };
         }

@@ -1,0 +1,58 @@
+//! Sweeps: an experiment file with a `sweep:` section (W&B's shape, plus Hydra-style `zip:` groups)
+//! expands into a frozen [`SweepPlan`] of trials with deterministic ids.
+//!
+//! ```yaml
+//! sweep:
+//!   method: grid                                    # grid | random
+//!   metric: {name: test_auc, goal: maximize}       # required; goal defaults to minimize
+//!   pareto: {name: test_sex_deodds, goal: minimize} # optional second objective
+//!   run_cap: 20      # random: the number of trials (required); grid: keep the first N
+//!   seed: 0          # seed of the random draws
+//!   parameters:      # dotted paths the experiment already sets
+//!     seed: {values: [0, 1, 2, 3, 4]}
+//!     debiaser.optimizer.lr: {distribution: log_uniform_values, min: 1.0e-5, max: 1.0e-2}
+//!   zip:             # each group is one axis: its i-th point sets every path to its i-th value
+//!     - debiaser.kind: [erm, dne]
+//!       debiaser.epochs: [30, 5]
+//! ```
+//!
+//! - [`spec`](SweepSpec): the typed, validated section; every error names its `sweep.` key and
+//!   is located in the file.
+//! - [`Distribution`]: W&B's distributions (inferred when `distribution:` is absent), grid
+//!   enumeration and seeded sampling.
+//! - [`SweepPlan`]: the trials (each the experiment without `sweep:` plus its values, plus the
+//!   command-line `--set`s), their ids, the sweep id and directory, and `plan.json`.
+
+mod canonical;
+mod distribution;
+mod plan;
+mod points;
+mod spec;
+
+use std::path::Path;
+
+pub use distribution::{Distribution, MAX_GRID_VALUES};
+pub use plan::{SweepPlan, Trial, PLAN_FILE, SWEEPS_DIR};
+pub use spec::{Goal, Method, Objective, Parameter, SweepSpec, ZipGroup, MAX_TRIALS};
+
+/// Whether `path` holds a YAML mapping with a top-level `sweep:` key. Unreadable or invalid files
+/// are not sweeps: the experiment loader reports what is wrong with them.
+pub fn declares_sweep(path: &Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_norway::from_str::<serde_norway::Value>(&text).ok())
+        .is_some_and(|doc| doc.get("sweep").is_some())
+}
+
+/// `text` cut to at most `max` characters, ending in `…` when cut.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+#[cfg(test)]
+mod tests;
