@@ -22,8 +22,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run an experiment file.
+    /// Run an experiment file (one with a `sweep:` section runs the sweep).
     Run(commands::run::RunArgs),
+    /// Follow, resume and report sweeps.
+    #[command(subcommand)]
+    Sweep(commands::sweep::SweepCommand),
     /// List the registered plugins per kind.
     Plugins,
     /// Read runs from the tracking store.
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     let result = match &cli.command {
         Command::Run(args) => return commands::run::run(args, &registry),
+        Command::Sweep(command) => return commands::sweep::command(command, &registry),
         Command::Plugins => commands::plugins::list(&registry, &mut stdout),
         Command::Runs(RunsCommand::List(args)) => {
             commands::tracker().and_then(|t| commands::runs::list(t.as_ref(), args, &mut stdout))

@@ -27,6 +27,7 @@ pub mod runner;
 pub mod sinkhorn;
 pub mod sweep;
 pub mod tensor_io;
+pub mod text_table;
 pub mod tracking;
 
 pub use backbone::Backbone;

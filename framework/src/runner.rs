@@ -29,6 +29,9 @@ pub struct RunOptions {
     pub tracking_uri: Option<String>,
     /// Experiment name (`MLFLOW_EXPERIMENT_NAME`), overriding the file's `tracking.experiment`.
     pub experiment_name: Option<String>,
+    /// More tags for the run (a sweep's trial gets `mlflow.parentRunId` and its ids); they replace
+    /// the runner's own tags with the same key.
+    pub tags: Vec<(String, String)>,
 }
 
 /// What a finished run produced.
@@ -98,8 +101,10 @@ pub fn run(registry: &Registry, experiment: &Experiment, options: &RunOptions) -
         .clone()
         .unwrap_or_else(|| c.tracking.experiment.clone());
     let run_name = c.tracking.run_name.clone().unwrap_or_else(|| c.name.clone());
-    let run = ActiveRun::start(tracker.clone(), &experiment_name, &run_name, run_tags(experiment))
-        .map_err(RunError::before_run)?;
+    let mut tags = run_tags(experiment);
+    tags.retain(|(k, _)| !options.tags.iter().any(|(o, _)| o == k));
+    tags.extend(options.tags.iter().cloned());
+    let run = ActiveRun::start(tracker.clone(), &experiment_name, &run_name, tags).map_err(RunError::before_run)?;
     let run_id = run.id().to_string();
     let fail = |error: anyhow::Error| RunError {
         error,
@@ -164,7 +169,8 @@ fn run_tags(experiment: &Experiment) -> Vec<(String, String)> {
     tags
 }
 
-fn host_name() -> String {
+/// This machine's name (`$HOSTNAME`, else `/etc/hostname`, else `unknown`).
+pub fn host_name() -> String {
     std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())

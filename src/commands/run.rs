@@ -21,12 +21,25 @@ pub struct RunArgs {
     /// Check the experiment and print the resolved config (a sweep: the plan) without running it.
     #[arg(long)]
     pub dry_run: bool,
+    /// A sweep's directory (default: `.fairlab/sweeps/<name>-<8 hex of the sweep id>`).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// A sweep's execution settings.
+    #[command(flatten)]
+    pub execution: super::sweep::ExecutionArgs,
 }
 
 /// Run the experiment and print its test metrics; the exit code follows the outcome.
 pub fn run(args: &RunArgs, registry: &Registry) -> ExitCode {
     if sweep::declares_sweep(&args.experiment) {
         return super::sweep::run(args, registry);
+    }
+    if args.dir.is_some() || args.execution.any() {
+        eprintln!(
+            "error: --dir, --jobs, --executor, --timeout and --retries apply to sweeps; {} has no `sweep:` section",
+            args.experiment.display()
+        );
+        return ExitCode::from(2);
     }
     let experiment = match Experiment::load(&args.experiment, &args.overrides) {
         Ok(e) => e,
@@ -50,6 +63,7 @@ pub fn run(args: &RunArgs, registry: &Registry) -> ExitCode {
     let options = RunOptions {
         tracking_uri: super::tracking_uri(),
         experiment_name: std::env::var("MLFLOW_EXPERIMENT_NAME").ok().filter(|n| !n.is_empty()),
+        tags: Vec::new(),
     };
     match runner::run(registry, &experiment, &options) {
         Ok(outcome) => {

@@ -11,6 +11,7 @@ use std::io::Write;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use fairlab_framework::text_table::{self, Align};
 use fairlab_framework::tracking::{ArtifactEntry, RunRecord, RunStatus, Tracker, FAILURE_REASON_TAG};
 use fairlab_framework::ConfigError;
 use serde_json::{json, Map, Value};
@@ -138,7 +139,8 @@ pub fn list(tracker: &dyn Tracker, args: &RunsListArgs, out: &mut dyn Write) -> 
                         row
                     })
                     .collect();
-                write_table(out, &header, &rows)?;
+                let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+                write!(out, "{}", text_table::render(&header, &rows, Align::Left))?;
             }
         }
     }
@@ -280,29 +282,6 @@ fn headline_metrics(runs: &[RunRecord]) -> Vec<String> {
     keys.extend(equity.into_iter().cloned());
     keys.truncate(MAX_HEADLINE_METRICS);
     keys
-}
-
-/// Write rows under a header, columns padded to their widest cell.
-fn write_table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| -> String {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(cell, &width)| format!("{cell:<width$}"))
-            .collect();
-        padded.join("  ").trim_end().to_string()
-    };
-    writeln!(out, "{}", line(header.to_vec()))?;
-    for row in rows {
-        writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
-    }
-    Ok(())
 }
 
 /// Write `key  value` lines, values aligned and multi-line values indented under themselves.

@@ -50,6 +50,17 @@ impl Experiment {
         Self::from_document(PathBuf::from(source), doc, source_map, overrides)
     }
 
+    /// An experiment from an already resolved config (a sweep trial's, say); `path` is the file it
+    /// was planned from. Errors about it carry keys but no file positions.
+    pub fn from_config(path: PathBuf, config: ExperimentConfig) -> Experiment {
+        Experiment {
+            config,
+            path,
+            overrides: Vec::new(),
+            source_map: SourceMap::default(),
+        }
+    }
+
     /// Apply `overrides` in order to a parsed document (see [`parse_document`]) and deserialise it;
     /// errors are located through `source_map` and the overrides.
     pub(crate) fn from_document(

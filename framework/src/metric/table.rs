@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use super::report::MetricsReport;
+use crate::text_table::{self, Align};
 
 /// Per-set columns of the table.
 const SET_COLUMNS: [&str; 5] = ["auc", "acc", "tpr", "tnr", "selection_rate"];
@@ -61,31 +62,6 @@ fn cell(value: Option<f64>) -> String {
     value.map_or("-".to_string(), |v| format!("{v:.4}"))
 }
 
-/// Left-align the first column, right-align the others, two spaces between columns.
 fn render(header: Vec<String>, rows: Vec<Vec<String>>) -> String {
-    let width = |s: &str| s.chars().count();
-    let mut widths: Vec<usize> = header.iter().map(|h| width(h)).collect();
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(width(c));
-        }
-    }
-    let mut out = String::new();
-    for r in std::iter::once(&header).chain(&rows) {
-        let mut line = String::new();
-        for (i, (c, w)) in r.iter().zip(&widths).enumerate() {
-            let pad = " ".repeat(w - width(c));
-            if i == 0 {
-                line.push_str(c);
-                line.push_str(&pad);
-            } else {
-                line.push_str("  ");
-                line.push_str(&pad);
-                line.push_str(c);
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    text_table::render(&header, &rows, Align::Right)
 }

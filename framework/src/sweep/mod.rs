@@ -22,18 +22,37 @@
 //!   enumeration and seeded sampling.
 //! - [`SweepPlan`]: the trials (each the experiment without `sweep:` plus its values, plus the
 //!   command-line `--set`s), their ids, the sweep id and directory, and `plan.json`.
+//! - [`Execution`]: `sweep.execution`, how trials are run (executor, jobs, timeout, retries, Slurm).
+//! - [`SweepDir`]: the sweep directory, with the [`Journal`] of trial states and the parent run.
+//! - [`run_trial`]: one trial in this process, as a child run of the parent (`fairlab sweep trial`).
+//! - [`executor`]: the [`Executor`]s that run trials, locally or as Slurm job arrays.
+//! - [`drive`]: run what is not finished, then the [`SweepReport`] (best trial, Pareto front).
 
 mod canonical;
+mod directory;
 mod distribution;
+mod driver;
+mod execution;
+pub mod executor;
+mod journal;
 mod plan;
 mod points;
+mod report;
 mod spec;
+mod trial;
 
 use std::path::Path;
 
+pub use directory::{DriverLock, ParentRun, SweepDir, LOCK_FILE, PARENT_FILE};
 pub use distribution::{Distribution, MAX_GRID_VALUES};
+pub use driver::{drive, trials_to_run, DriveOptions, DriveOutcome};
+pub use execution::{Duration, Execution, ExecutorKind, SlurmSettings};
+pub use executor::{Executor, TrialCommand};
+pub use journal::{Journal, JournalEntry, TrialState, TrialStatus, JOURNAL_FILE};
 pub use plan::{SweepPlan, Trial, PLAN_FILE, SWEEPS_DIR};
+pub use report::{pareto_front, SweepReport, TrialRow, RESULTS_CSV, RESULTS_JSON};
 pub use spec::{Goal, Method, Objective, Parameter, SweepSpec, ZipGroup, MAX_TRIALS};
+pub use trial::{run_trial, worker_name, TrialResult, PARENT_RUN_TAG, SWEEP_ID_TAG, TRIAL_ID_TAG};
 
 /// Whether `path` holds a YAML mapping with a top-level `sweep:` key. Unreadable or invalid files
 /// are not sweeps: the experiment loader reports what is wrong with them.

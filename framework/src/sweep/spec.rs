@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_norway::{Mapping, Value};
 
-use super::Distribution;
+use super::{Distribution, Execution};
 use crate::config::deserialize_at;
 use crate::error::ConfigError;
 use crate::sweep::distribution::MAX_GRID_VALUES;
@@ -109,6 +109,9 @@ pub struct SweepSpec {
     /// The zip groups, in file order; in a grid they come after the parameters.
     #[serde(default)]
     pub zip: Vec<ZipGroup>,
+    /// How the trials are run.
+    #[serde(default)]
+    pub execution: Execution,
 }
 
 /// `sweep:` as written, before validation.
@@ -129,6 +132,8 @@ struct RawSweep {
     parameters: Mapping,
     #[serde(default)]
     zip: Vec<Mapping>,
+    #[serde(default)]
+    execution: Execution,
 }
 
 impl SweepSpec {
@@ -138,7 +143,7 @@ impl SweepSpec {
         if !matches!(section, Value::Mapping(_)) {
             return Err(ConfigError::at_key(
                 "sweep",
-                "`sweep` is a mapping: method, metric, parameters (and zip, run_cap, seed, pareto)",
+                "`sweep` is a mapping: method, metric, parameters (and zip, run_cap, seed, pareto, execution)",
             ));
         }
         let raw: RawSweep = deserialize_at("sweep", section)?;
@@ -186,7 +191,9 @@ impl SweepSpec {
             seed: raw.seed,
             parameters,
             zip,
+            execution: raw.execution,
         };
+        spec.execution.validate()?;
         spec.check_size()?;
         Ok(spec)
     }

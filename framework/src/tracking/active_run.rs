@@ -67,6 +67,21 @@ impl ActiveRun {
         })
     }
 
+    /// Continue the existing run `run_id`: it is set back to RUNNING and logged to like a new one
+    /// (its params stay write-once).
+    pub fn resume(tracker: Arc<dyn Tracker>, run_id: &str) -> anyhow::Result<ActiveRun> {
+        let mut info = tracker.get_run(run_id)?.info;
+        tracker.reopen_run(run_id)?;
+        info.status = RunStatus::Running;
+        info.end_time = None;
+        tracing::debug!("resumed run {run_id} of {}", tracker.uri());
+        Ok(ActiveRun {
+            tracker,
+            info,
+            ended: false,
+        })
+    }
+
     /// The run id.
     pub fn id(&self) -> &str {
         &self.info.run_id

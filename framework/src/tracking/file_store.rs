@@ -109,6 +109,18 @@ enum Existing {
 }
 
 impl FileStore {
+    /// Write a run's status and end time (`None`: still running) into its `meta.yaml`.
+    fn set_status(&self, run_id: &str, status: RunStatus, end_time: Option<i64>) -> anyhow::Result<()> {
+        let (run_dir, mut meta) = self.writable_run_dir(run_id)?;
+        meta.map.insert("status".into(), status.code().into());
+        meta.map
+            .insert("end_time".into(), end_time.map_or(Value::Null, Value::from));
+        let meta_path = run_dir.join(META_FILE);
+        write_atomically(&run_dir, &meta_path, to_yaml(&meta.map).as_bytes(), Existing::Replace)
+            .with_context(|| format!("cannot write {}", meta_path.display()))?;
+        Ok(())
+    }
+
     /// Open the store rooted at `root` (relative paths are taken from the current folder), creating
     /// the folder, `.trash/` and the `Default` experiment (`0/meta.yaml`) when missing.
     pub fn open(root: impl AsRef<Path>) -> anyhow::Result<FileStore> {
@@ -562,13 +574,11 @@ impl Tracker for FileStore {
                 status.as_str()
             );
         }
-        let (run_dir, mut meta) = self.writable_run_dir(run_id)?;
-        meta.map.insert("status".into(), status.code().into());
-        meta.map.insert("end_time".into(), end_time.into());
-        let meta_path = run_dir.join(META_FILE);
-        write_atomically(&run_dir, &meta_path, to_yaml(&meta.map).as_bytes(), Existing::Replace)
-            .with_context(|| format!("cannot write {}", meta_path.display()))?;
-        Ok(())
+        self.set_status(run_id, status, Some(end_time))
+    }
+
+    fn reopen_run(&self, run_id: &str) -> anyhow::Result<()> {
+        self.set_status(run_id, RunStatus::Running, None)
     }
 
     fn get_run(&self, run_id: &str) -> anyhow::Result<RunRecord> {

@@ -192,6 +192,9 @@ pub trait Tracker: Send + Sync {
     /// End a run.
     fn set_terminated(&self, run_id: &str, status: RunStatus, end_time: i64) -> anyhow::Result<()>;
 
+    /// Set an ended run back to RUNNING (no end time), to continue logging to it.
+    fn reopen_run(&self, run_id: &str) -> anyhow::Result<()>;
+
     /// A run with its params, tags and latest metrics.
     fn get_run(&self, run_id: &str) -> anyhow::Result<RunRecord>;
 
