@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # The full test suite, from a fresh clone: installs what the tests need (the real MLflow Python
-# client in .venv, so a test can check that MLflow reads fairlab's embedded store), then runs every
-# Rust test, clippy and rustfmt. Usage: scripts/test.sh
+# client in .venv, so a test can check that MLflow reads fairlab's embedded store; a real one-node
+# Slurm, through scripts/slurm-local.sh, for the sweep's job-array test), then runs every Rust test,
+# clippy and rustfmt. Usage: scripts/test.sh
+#
+# Slurm needs root and apt the first time. FAIRLAB_SKIP_SLURM=1 runs everything else (the Slurm test
+# then reports itself skipped); otherwise a Slurm that cannot be started fails the suite. A Slurm
+# this script started is stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +19,14 @@ if ! "$VENV/bin/python" -c "import mlflow, sys; sys.exit(mlflow.__version__ != '
 fi
 export FAIRLAB_PYTHON="$PWD/$VENV/bin/python"
 export FAIRLAB_REQUIRE_MLFLOW=1
+
+if [ "${FAIRLAB_SKIP_SLURM:-0}" != 1 ]; then
+  if ! scripts/slurm-local.sh status >/dev/null 2>&1; then
+    trap 'scripts/slurm-local.sh stop' EXIT
+  fi
+  eval "$(scripts/slurm-local.sh start)"
+  export FAIRLAB_REQUIRE_SLURM=1
+fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -1,6 +1,8 @@
-//! `fairlab run SWEEP.yaml`: planning through the binary (dry runs, saved plans, located errors).
-//! Nothing is trained, so these tests need neither the data nor the weights.
+//! Sweeps through the binary: planning (dry runs, saved plans, located errors), then real sweeps of
+//! the quickstart on NIH1000, locally and on a real Slurm (`scripts/slurm-local.sh start`; the test
+//! is skipped without one unless `FAIRLAB_REQUIRE_SLURM=1`, which the README's test command sets).
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -100,27 +102,60 @@ fn the_methods_sweep_dry_run_lists_25_trials_and_writes_nothing() {
 }
 
 #[test]
-fn without_dry_run_the_plan_is_saved_and_execution_is_refused() {
+fn sbatch_refusing_the_sweep_keeps_the_plan_and_exits_1_with_its_message() {
     let sb = Sandbox::new();
+    let bin = sb.dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let sbatch = bin.join("sbatch");
+    std::fs::write(
+        &sbatch,
+        "#!/bin/sh\necho 'sbatch: error: invalid partition specified: gpu' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&sbatch, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let assert = sb
         .fairlab()
+        .env("PATH", path)
+        .env(
+            "MLFLOW_TRACKING_URI",
+            format!("file:{}", sb.dir.path().join("mlruns").display()),
+        )
         .arg("run")
         .arg(methods())
+        .args(["--executor", "slurm", "--set", "sweep.execution.slurm.partition=gpu"])
         .assert()
-        .code(2)
+        .code(1)
         .stderr(predicate::str::contains(
-            "error: sweep execution is not implemented yet; the plan is in .fairlab/sweeps/sweep-methods-",
+            "sbatch refused the sweep's job array (exit 1): sbatch: error: invalid partition specified: gpu",
         ));
-    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
-    let dir = stderr.trim().rsplit(' ').next().unwrap();
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert!(stdout.contains("trials: 25 PENDING"), "{stdout}");
+    let dir = std::fs::read_dir(sb.sweeps()).unwrap().next().unwrap().unwrap().path();
     let plan: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(sb.dir.path().join(dir).join("plan.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("plan.json")).unwrap()).unwrap();
     let trials = plan["trials"].as_array().unwrap();
     assert_eq!(trials.len(), 25);
     assert_eq!(trials[1]["config"]["debiaser"]["kind"], "dne");
     assert_eq!(trials[1]["config"]["name"], "dne-adam");
     assert_eq!(trials[5]["config"]["seed"], 1);
-    assert!(dir.ends_with(&plan["sweep_id"].as_str().unwrap()[..8]), "{dir}");
+    assert_eq!(plan["spec"]["execution"]["slurm"]["partition"], "gpu");
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(
+        name,
+        format!("sweep-methods-{}", &plan["sweep_id"].as_str().unwrap()[..8])
+    );
+    let parent: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("parent.json")).unwrap()).unwrap();
+    let meta = std::fs::read_dir(sb.dir.path().join("mlruns"))
+        .unwrap()
+        .filter_map(|e| Some(e.ok()?.path().join(parent["run_id"].as_str()?).join("meta.yaml")))
+        .find(|p| p.exists())
+        .unwrap();
+    assert!(
+        std::fs::read_to_string(meta).unwrap().contains("status: 4"),
+        "the parent run is FAILED"
+    );
 }
 
 #[test]
@@ -220,4 +255,326 @@ fn a_set_over_a_swept_path_is_refused() {
         .stderr(predicate::str::contains(
             "--set seed=7: `seed`: would overwrite the swept `seed` in every trial",
         ));
+}
+
+/// Features shared with the other tests of the quickstart's data and backbone (extracted once).
+fn shared_cache() -> PathBuf {
+    root().join("target/test-feature-cache")
+}
+
+/// The quickstart as a 6-trial sweep (seeds 0-5, 3 epochs) in which trial 5 fails: its learning
+/// rate of 1e30 makes the loss NaN. Data, weights and feature cache are given as absolute `--set`s.
+fn six_trials(sb: &Sandbox) -> (PathBuf, Vec<String>) {
+    let text = std::fs::read_to_string(root().join("experiments/quickstart.yaml")).unwrap()
+        + "
+sweep:
+  method: grid
+  metric: {name: test_auc, goal: maximize}
+  pareto: {name: test_sex_deodds, goal: minimize}
+  zip:
+    - seed: [0, 1, 2, 3, 4, 5]
+      debiaser.optimizer.lr: [0.0003, 0.0003, 0.0003, 0.0003, 0.0003, 1.0e+30]
+";
+    let path = sb.dir.path().join("six.yaml");
+    std::fs::write(&path, text).unwrap();
+    let sets = [
+        format!("dataset.root={}", root().join("data/nih1000").display()),
+        format!(
+            "backbone.weights={}",
+            root().join("models/efficientnet-lite0").display()
+        ),
+        format!("features.cache_dir={}", shared_cache().display()),
+        "debiaser.epochs=3".to_string(),
+    ];
+    let args = sets.into_iter().flat_map(|s| ["--set".to_string(), s]).collect();
+    (path, args)
+}
+
+/// The sandbox's only sweep directory.
+fn only_sweep(sb: &Sandbox) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(sb.sweeps())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs[0].clone()
+}
+
+fn journal(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("journal.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Every run folder of the sandbox's store, with its `mlflow.parentRunId` tag and status code.
+fn store_runs(sb: &Sandbox) -> Vec<(String, Option<String>, String)> {
+    let mut runs = Vec::new();
+    for experiment in std::fs::read_dir(sb.dir.path().join("mlruns")).unwrap() {
+        let experiment = experiment.unwrap().path();
+        for run in std::fs::read_dir(&experiment).into_iter().flatten() {
+            let run = run.unwrap().path();
+            let Ok(meta) = std::fs::read_to_string(run.join("meta.yaml")) else {
+                continue;
+            };
+            let status = meta
+                .lines()
+                .find_map(|l| l.strip_prefix("status: "))
+                .unwrap()
+                .to_string();
+            let parent = std::fs::read_to_string(run.join("tags/mlflow.parentRunId")).ok();
+            runs.push((run.file_name().unwrap().to_string_lossy().into_owned(), parent, status));
+        }
+    }
+    runs
+}
+
+/// Checks shared by the local and the Slurm sweep: 5 trials finished, trial 5 failed with its
+/// reason; the report files; a parent run with 6 child runs.
+fn check_six_trial_sweep(sb: &Sandbox, stdout: &str) -> PathBuf {
+    assert!(stdout.contains("trials: 5 FINISHED, 1 FAILED"), "{stdout}");
+    assert!(stdout.contains("best by test_auc (maximize): trial "), "{stdout}");
+    let dir = only_sweep(sb);
+    let results = json(&dir.join("results.json"));
+    let trials = results["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 6);
+    for (i, t) in trials.iter().enumerate() {
+        let expected = if i == 5 { "FAILED" } else { "FINISHED" };
+        assert_eq!(t["state"], expected, "{t}");
+    }
+    assert!(trials[5]["reason"].as_str().unwrap().contains("NaN"), "{}", trials[5]);
+    let best = results["best"].as_u64().unwrap() as usize;
+    assert!(best < 5);
+    let best_auc = trials[best]["metric"].as_f64().unwrap();
+    assert!(trials[..5].iter().all(|t| t["metric"].as_f64().unwrap() <= best_auc));
+    assert!(!results["pareto_front"].as_array().unwrap().is_empty());
+    let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 7, "{csv}");
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .starts_with("index,id,state,attempts,debiaser.optimizer.lr,seed,"),
+        "{csv}"
+    );
+
+    let parent = json(&dir.join("parent.json"))["run_id"].as_str().unwrap().to_string();
+    let runs = store_runs(sb);
+    let (parents, children): (Vec<_>, Vec<_>) = runs.iter().partition(|r| r.0 == parent);
+    assert_eq!(parents[0].2, "4", "the parent run is FAILED: a trial failed");
+    assert_eq!(children.len(), 6, "{runs:?}");
+    assert!(
+        children.iter().all(|c| c.1.as_deref() == Some(parent.as_str())),
+        "{runs:?}"
+    );
+    assert_eq!(children.iter().filter(|c| c.2 == "3").count(), 5);
+    dir
+}
+
+#[test]
+fn a_local_sweep_runs_every_trial_and_resume_reruns_only_the_failed_one() {
+    let sb = Sandbox::new();
+    let (file, sets) = six_trials(&sb);
+    let assert = sb
+        .fairlab()
+        .env(
+            "MLFLOW_TRACKING_URI",
+            format!("file:{}", sb.dir.path().join("mlruns").display()),
+        )
+        .arg("run")
+        .arg(&file)
+        .args(&sets)
+        .args(["--jobs", "2"])
+        .assert()
+        .code(1);
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(
+        stderr.contains("6 of 6 trial(s) to run, 2 at a time (local)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 of 6 trial(s) did not finish"), "{stderr}");
+    let dir = check_six_trial_sweep(&sb, &stdout);
+    let first = journal(&dir);
+    assert_eq!(first.len(), 12, "a RUNNING and a final entry per trial");
+    assert!(dir.join("logs").read_dir().unwrap().count() == 6);
+
+    // Resume: only trial 5 runs again (and fails again); the finished ones are untouched.
+    let resume = sb
+        .fairlab()
+        .env(
+            "MLFLOW_TRACKING_URI",
+            format!("file:{}", sb.dir.path().join("mlruns").display()),
+        )
+        .args(["sweep", "resume"])
+        .arg(&dir)
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8(resume.get_output().stderr.clone()).unwrap();
+    assert!(stderr.contains("1 of 6 trial(s) to run"), "{stderr}");
+    let after = journal(&dir);
+    assert_eq!(after[..12], first[..]);
+    let new: Vec<_> = after[12..]
+        .iter()
+        .map(|e| {
+            (
+                e["index"].as_u64().unwrap(),
+                e["state"].as_str().unwrap().to_string(),
+                e["attempt"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(new, [(5, "RUNNING".to_string(), 2), (5, "FAILED".to_string(), 2)]);
+    assert_eq!(store_runs(&sb).len(), 8, "the same parent run, one more child");
+
+    // Status, through the sweep file and its --sets, reads the same journal.
+    let status = stdout_of(sb.fairlab().args(["sweep", "status"]).arg(&file).args(&sets));
+    assert!(status.contains("trials: 5 FINISHED, 1 FAILED"), "{status}");
+    assert!(status.contains(" 2 "), "attempts shown for trial 5: {status}");
+}
+
+#[test]
+fn ctrl_c_stops_a_local_sweep_and_marks_running_trials_killed() {
+    let sb = Sandbox::new();
+    let (file, mut sets) = six_trials(&sb);
+    sets.extend(["--set".to_string(), "debiaser.epochs=100000".to_string()]);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("fairlab"))
+        .current_dir(sb.dir.path())
+        .env(
+            "MLFLOW_TRACKING_URI",
+            format!("file:{}", sb.dir.path().join("mlruns").display()),
+        )
+        .arg("run")
+        .arg(&file)
+        .args(&sets)
+        .args(["--jobs", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until both running trials have logged a training epoch, then press Ctrl-C.
+    let started = std::time::Instant::now();
+    loop {
+        assert!(started.elapsed().as_secs() < 600, "training never started");
+        assert!(child.try_wait().unwrap().is_none(), "fairlab exited early");
+        let training = sb.sweeps().exists()
+            && store_runs(&sb)
+                .iter()
+                .filter(|r| r.1.is_some())
+                .filter(|r| {
+                    std::fs::read_dir(sb.dir.path().join("mlruns"))
+                        .unwrap()
+                        .any(|e| e.unwrap().path().join(&r.0).join("metrics/train_loss").exists())
+                })
+                .count()
+                == 2;
+        if training {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("trials: 4 PENDING, 2 KILLED"), "{stdout}");
+    let runs = store_runs(&sb);
+    assert_eq!(runs.len(), 3);
+    assert!(runs.iter().all(|r| r.2 == "5"), "parent and children KILLED: {runs:?}");
+}
+
+fn stdout_of(cmd: &mut Command) -> String {
+    String::from_utf8(cmd.assert().success().get_output().stdout.clone()).unwrap()
+}
+
+/// Whether a Slurm controller answers (`scripts/slurm-local.sh start` sets one up).
+fn slurm_is_up() -> bool {
+    std::process::Command::new("sinfo")
+        .arg("--noheader")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn a_sweep_runs_as_a_job_array_on_a_real_slurm_and_resumes() {
+    if !slurm_is_up() {
+        assert!(
+            std::env::var("FAIRLAB_REQUIRE_SLURM").as_deref() != Ok("1"),
+            "FAIRLAB_REQUIRE_SLURM=1 but no Slurm answers: start one with scripts/slurm-local.sh start and export SLURM_CONF"
+        );
+        eprintln!("skipped: no Slurm (scripts/slurm-local.sh start)");
+        return;
+    }
+    let sb = Sandbox::new();
+    let (file, sets) = six_trials(&sb);
+    let store = format!("file:{}", sb.dir.path().join("mlruns").display());
+    let assert = sb
+        .fairlab()
+        .env("MLFLOW_TRACKING_URI", &store)
+        .arg("run")
+        .arg(&file)
+        .args(&sets)
+        .args([
+            "--executor",
+            "slurm",
+            "--jobs",
+            "3",
+            "--set",
+            "sweep.execution.slurm.poll_seconds=0.5",
+        ])
+        .assert()
+        .code(1);
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(stderr.contains("submitted 6 trial(s) as Slurm job array "), "{stderr}");
+    let dir = check_six_trial_sweep(&sb, &stdout);
+    let entries = journal(&dir);
+    let queued: Vec<&serde_json::Value> = entries.iter().filter(|e| e["state"] == "QUEUED").collect();
+    assert_eq!(queued.len(), 6);
+    let job = queued[0]["worker"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("slurm:")
+        .unwrap()
+        .split('_')
+        .next()
+        .unwrap()
+        .to_string();
+    for e in entries.iter().filter(|e| e["state"] != "QUEUED") {
+        assert_eq!(e["worker"], format!("slurm:{job}_{}", e["index"]), "{e}");
+    }
+    for i in 0..6 {
+        assert!(dir.join(format!("logs/slurm-{job}_{i}.out")).exists());
+    }
+
+    let resume = sb
+        .fairlab()
+        .env("MLFLOW_TRACKING_URI", &store)
+        .args(["sweep", "resume"])
+        .arg(&dir)
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8(resume.get_output().stderr.clone()).unwrap();
+    assert!(
+        stderr.contains("1 of 6 trial(s) to run, 3 at a time (slurm)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("submitted 1 trial(s) as Slurm job array "), "{stderr}");
+    let after = journal(&dir);
+    assert_eq!(after[..entries.len()], entries[..]);
+    let new: Vec<(u64, &str)> = after[entries.len()..]
+        .iter()
+        .map(|e| (e["index"].as_u64().unwrap(), e["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(new, [(5, "QUEUED"), (5, "RUNNING"), (5, "FAILED")]);
+    assert!(dir.join("slurm/wave-2.sh").exists());
 }

@@ -17,7 +17,7 @@ debiaser:
 ";
 
 /// Plan `text` (written to a temporary sweep.yaml) with `--set`s and no plugin checks.
-fn plan(text: &str, sets: &[&str]) -> Result<SweepPlan, ConfigError> {
+pub(in crate::sweep) fn plan(text: &str, sets: &[&str]) -> Result<SweepPlan, ConfigError> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sweep.yaml");
     std::fs::write(&path, text).unwrap();
@@ -26,7 +26,7 @@ fn plan(text: &str, sets: &[&str]) -> Result<SweepPlan, ConfigError> {
 }
 
 /// BASE plus a sweep section (indented by the caller).
-fn sweep(section: &str) -> String {
+pub(in crate::sweep) fn sweep(section: &str) -> String {
     format!("{BASE}sweep:\n  metric: {{name: test_auc, goal: maximize}}\n{section}")
 }
 
@@ -414,4 +414,61 @@ proptest! {
         prop_assert_eq!(p.trials.len(), seeds * epochs * zip);
         prop_assert_eq!(p.spec.grid_size(), (seeds * epochs * zip) as u64);
     }
+}
+
+#[test]
+fn the_report_ranks_finished_trials_and_shows_only_what_varies() {
+    let p = plan(
+        &sweep(
+            "  method: grid
+  pareto: {name: test_sex_deodds, goal: minimize}
+  parameters:
+    seed: {values: [0, 1, 2]}
+    debiaser.epochs: {value: 7}
+",
+        ),
+        &[],
+    )
+    .unwrap();
+    let finished = |i: usize, auc: f64, gap: f64| {
+        let mut e = JournalEntry::new(&p.trials[i].id, i, TrialState::Finished, 1, "w");
+        e.metrics = [("test_auc".to_string(), auc), ("test_sex_deodds".to_string(), gap)].into();
+        e
+    };
+    let failed = JournalEntry::new(&p.trials[2].id, 2, TrialState::Failed, 1, "w").with_reason("boom");
+    let statuses = journal::fold(vec![finished(0, 0.70, 0.10), finished(1, 0.75, 0.20), failed]);
+    let report = SweepReport::build(&p, &statuses);
+    assert_eq!(report.best, Some(1));
+    assert_eq!(report.pareto_front, vec![1, 0]);
+    assert_eq!(report.count(TrialState::Finished), 2);
+    assert_eq!(report.counts_line(), "2 FINISHED, 1 FAILED");
+    assert_eq!(
+        report.trials[0].params.keys().collect::<Vec<_>>(),
+        ["seed"],
+        "epochs does not vary"
+    );
+    assert_eq!(report.trials[2].metric, None);
+    let csv = report.to_csv();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "index,id,state,attempts,seed,test_auc,test_sex_deodds,best,pareto,run_id,duration_ms,reason"
+    );
+    assert!(lines.nth(1).unwrap().ends_with(",1,0.75,0.2,true,true,,,"), "{csv}");
+    assert!(csv.trim_end().ends_with(",FAILED,1,2,,,false,false,,,boom"), "{csv}");
+    let table = report.to_table();
+    assert!(table.contains("best by test_auc (maximize): trial 1"), "{table}");
+    assert!(
+        table.contains("pareto front (test_auc (maximize) vs test_sex_deodds (minimize)): trials 1, 0"),
+        "{table}"
+    );
+    assert_eq!(report.missing_metric_note(), None);
+
+    let mut wrong = p.clone();
+    wrong.spec.metric.name = "test_acu".to_string();
+    let note = SweepReport::build(&wrong, &statuses).missing_metric_note().unwrap();
+    assert_eq!(
+        note,
+        "no finished trial logged `test_acu`; test metrics they logged: test_auc, test_sex_deodds"
+    );
 }

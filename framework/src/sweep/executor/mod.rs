@@ -94,3 +94,6 @@ fn settle_attempt(
         }
     }
 }
+
+#[cfg(all(test, unix))]
+mod tests;
