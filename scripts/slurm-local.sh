@@ -74,6 +74,9 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
 SchedulerType=sched/backfill
+# A one-node test cluster: schedule every second (defaults: 60 s main, 30 s backfill), so that a
+# task starts about 1 s after a slot frees instead of 2.5 s (measured with a 20-task array).
+SchedulerParameters=sched_interval=1,bf_interval=1
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 ReturnToService=2
