@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Read one run of an MLflow file store with the real MLflow client and print a JSON summary.
 
-Usage: check_mlflow_store.py STORE_PATH RUN_ID
+Usage: check_mlflow_store.py STORE RUN_ID
 
-STORE_PATH is the store's root folder (the `mlruns` folder). The summary holds the run's info,
+STORE is a file store's root folder (the `mlruns` folder) or a tracking server's URL
+(`http://127.0.0.1:5000`; credentials from MLFLOW_TRACKING_USERNAME/PASSWORD as usual). The summary holds the run's info,
 params, tags, latest metrics, the full history of every metric, every artifact (recursively, with
 its size and SHA-256 as downloaded through the client), the experiment, the runs the experiment
 lists, and any warning MLflow logged while reading. The output is strict JSON: NaN and infinities
@@ -11,7 +12,7 @@ are written as the strings "NaN", "Infinity" and "-Infinity", as in MLflow's RES
 
 Exits 1 (with the error on stderr) when anything cannot be read, 2 on bad usage.
 fairlab's test `framework/tests/mlflow_python_reads_store.rs` runs it against a store the Rust
-file store wrote.
+file store wrote, and against a server the Rust REST store logged to.
 """
 
 import hashlib
@@ -66,7 +67,10 @@ def summarize(store, run_id):
     from mlflow.entities import ViewType
     from mlflow.tracking import MlflowClient
 
-    uri = pathlib.Path(store).resolve().as_uri()
+    if store.startswith(("http://", "https://")):
+        uri = store
+    else:
+        uri = pathlib.Path(store).resolve().as_uri()
     client = MlflowClient(tracking_uri=uri)
     run = client.get_run(run_id)
     experiment = client.get_experiment(run.info.experiment_id)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The full test suite, from a fresh clone: installs what the tests need (the real MLflow Python
-# client in .venv, so a test can check that MLflow reads fairlab's embedded store; a real one-node
-# Slurm, through scripts/slurm-local.sh, for the sweep's job-array test), then runs every Rust test,
-# clippy and rustfmt. Usage: scripts/test.sh
+# client in .venv, so a test can check that MLflow reads what fairlab writes; a real `mlflow server`
+# through scripts/mlflow-server.sh for the REST store; a real one-node Slurm through
+# scripts/slurm-local.sh for the sweep's job-array test), then runs every Rust test, clippy and
+# rustfmt. Usage: scripts/test.sh
 #
 # Slurm needs root and apt the first time. FAIRLAB_SKIP_SLURM=1 runs everything else (the Slurm test
 # then reports itself skipped); otherwise a Slurm that cannot be started fails the suite. A Slurm
@@ -20,9 +21,19 @@ fi
 export FAIRLAB_PYTHON="$PWD/$VENV/bin/python"
 export FAIRLAB_REQUIRE_MLFLOW=1
 
+cleanup=()
+trap 'for c in "${cleanup[@]}"; do $c || true; done' EXIT
+
+# A real MLflow server (sqlite, proxied artifacts) for the REST store's tests.
+export FAIRLAB_MLFLOW_DIR=${FAIRLAB_MLFLOW_DIR:-$PWD/target/mlflow-test-server}
+scripts/mlflow-server.sh stop >/dev/null 2>&1 || true
+FAIRLAB_MLFLOW_SERVER=$(scripts/mlflow-server.sh start | sed -n 's/^export MLFLOW_TRACKING_URI=//p')
+export FAIRLAB_MLFLOW_SERVER
+cleanup+=("scripts/mlflow-server.sh stop")
+
 if [ "${FAIRLAB_SKIP_SLURM:-0}" != 1 ]; then
   if ! scripts/slurm-local.sh status >/dev/null 2>&1; then
-    trap 'scripts/slurm-local.sh stop' EXIT
+    cleanup+=("scripts/slurm-local.sh stop")
   fi
   eval "$(scripts/slurm-local.sh start)"
   export FAIRLAB_REQUIRE_SLURM=1

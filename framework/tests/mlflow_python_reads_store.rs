@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use fairlab_framework::tracking::{ActiveRun, FileStore, MetricPoint, RunStatus, Tracker, FAILURE_REASON_TAG};
+use fairlab_framework::tracking::{
+    ActiveRun, FileStore, MetricPoint, RestStore, RunStatus, Tracker, FAILURE_REASON_TAG,
+};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -62,8 +64,8 @@ fn python_with_mlflow() -> Result<PathBuf, String> {
     Err(problem)
 }
 
-/// Run the checker script on one run and parse its JSON.
-fn read_back(python: &Path, store: &Path, run_id: &str) -> Value {
+/// Run the checker script on one run of `store` (a folder or a server URL) and parse its JSON.
+fn read_back(python: &Path, store: &str, run_id: &str) -> Value {
     let script = workspace_root().join("scripts/check_mlflow_store.py");
     let out = Command::new(python)
         .arg(&script)
@@ -112,7 +114,35 @@ fn mlflow_python_client_reads_what_the_file_store_writes() {
     let dir = tempfile::tempdir().unwrap();
     let store_dir = dir.path().join("mlruns");
     let store: Arc<dyn Tracker> = Arc::new(FileStore::open(&store_dir).unwrap());
-    let experiment = "fairlab python check: ünïcode ✓";
+    check_round_trip(
+        store,
+        &store_dir.display().to_string(),
+        "fairlab python check: ünïcode ✓",
+    );
+}
+
+/// The same run logged to a real MLflow server through the REST store (`FAIRLAB_MLFLOW_SERVER`,
+/// which `scripts/test.sh` sets after `scripts/mlflow-server.sh start`), read back through the REST
+/// store and through the Python client.
+#[test]
+fn mlflow_python_client_reads_what_the_rest_store_logged_to_a_server() {
+    let Some(server) = std::env::var("FAIRLAB_MLFLOW_SERVER").ok().filter(|s| !s.is_empty()) else {
+        assert!(
+            std::env::var("FAIRLAB_REQUIRE_MLFLOW").as_deref() != Ok("1"),
+            "FAIRLAB_REQUIRE_MLFLOW=1 but FAIRLAB_MLFLOW_SERVER is not set: start one with scripts/mlflow-server.sh start"
+        );
+        eprintln!("SKIPPED: no MLflow server (FAIRLAB_MLFLOW_SERVER); scripts/mlflow-server.sh start");
+        return;
+    };
+    let store: Arc<dyn Tracker> = Arc::new(RestStore::open(&server).unwrap());
+    let experiment = format!("fairlab rest check ünïcode ✓ {}", uuid::Uuid::new_v4().simple());
+    check_round_trip(store, &server, &experiment);
+}
+
+/// Log a finished run (params, NaN and infinite metrics over steps, tags with newlines and quotes,
+/// nested artifacts) and a failed one to `store`, then check that MLflow's Python client, reading
+/// `target` (the store's folder or the server's URL), sees every field as the store itself does.
+fn check_round_trip(store: Arc<dyn Tracker>, target: &str, experiment: &str) {
     let run_name = "seed: 7 \"quoted\" 'single'";
 
     let run = ActiveRun::start(
@@ -157,7 +187,7 @@ fn mlflow_python_client_reads_what_the_file_store_writes() {
     };
 
     // The finished run.
-    let got = read_back(&python, &store_dir, &run_id);
+    let got = read_back(&python, target, &run_id);
     let ours = store.get_run(&run_id).unwrap();
     assert_eq!(got["warnings"], serde_json::json!([]), "MLflow warned");
     assert_eq!(got["run_id"], run_id.as_str());
@@ -242,7 +272,7 @@ fn mlflow_python_client_reads_what_the_file_store_writes() {
     assert!(listed.contains(&(failed_id.as_str(), "FAILED")));
 
     // The failed run.
-    let got = read_back(&python, &store_dir, &failed_id);
+    let got = read_back(&python, target, &failed_id);
     assert_eq!(got["warnings"], serde_json::json!([]), "MLflow warned");
     assert_eq!(got["status"], "FAILED");
     assert_eq!(got["run_name"], "seed-8");

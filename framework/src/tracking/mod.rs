@@ -1,9 +1,12 @@
 //! Tracking, layered like MLflow: the runner talks to an [`ActiveRun`] (the fluent layer), which
 //! talks to a [`Tracker`] store chosen by the tracking URI ([`open`]): the embedded
-//! [`FileStore`] (MLflow's file-store layout, the default) or, later, MLflow's REST API.
+//! [`FileStore`] (MLflow's file-store layout, the default) or a tracking server through its REST
+//! API ([`RestStore`]).
 
 mod active_run;
 mod file_store;
+pub mod rest;
+mod validation;
 
 use std::collections::BTreeMap;
 
@@ -11,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 pub use active_run::{ActiveRun, UNCLOSED_RUN_REASON};
 pub use file_store::FileStore;
+pub use rest::RestStore;
+pub(crate) use validation::{artifact_parts, check_batch};
 
 /// Tag holding why a run ended FAILED or KILLED (set by [`ActiveRun::fail`], [`ActiveRun::kill`]
 /// and by an [`ActiveRun`] dropped without being ended).
@@ -205,17 +210,15 @@ pub trait Tracker: Send + Sync {
     fn search_runs(&self, experiment_ids: &[String]) -> anyhow::Result<Vec<RunRecord>>;
 }
 
-/// Open the store a tracking URI names: `None`, a path or `file:...` gives the embedded
-/// [`FileStore`] (`./mlruns` when `None`). Other schemes are reported as unsupported until the
-/// REST client exists.
+/// Open the store a tracking URI names: `http(s)://...` a tracking server ([`RestStore`]);
+/// `None`, a path or `file:...` the embedded [`FileStore`] (`./mlruns` when `None`).
 pub fn open(uri: Option<&str>) -> anyhow::Result<std::sync::Arc<dyn Tracker>> {
     let uri = uri.filter(|u| !u.trim().is_empty());
     match uri {
         None => Ok(std::sync::Arc::new(FileStore::open("mlruns")?)),
-        Some(u) if u.starts_with("http://") || u.starts_with("https://") => Err(crate::ConfigError::new(format!(
-            "MLFLOW_TRACKING_URI={u}: the MLflow REST store is not available in this build; unset it (or use file:PATH) to log to the embedded store"
-        ))
-        .into()),
+        Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+            Ok(std::sync::Arc::new(RestStore::open(u)?))
+        }
         Some(u) if u.starts_with("file:") => Ok(std::sync::Arc::new(FileStore::open_uri(u)?)),
         Some(path) => Ok(std::sync::Arc::new(FileStore::open(path)?)),
     }
