@@ -27,9 +27,17 @@ trap 'for c in "${cleanup[@]}"; do $c || true; done' EXIT
 # A real MLflow server (sqlite, proxied artifacts) for the REST store's tests.
 export FAIRLAB_MLFLOW_DIR=${FAIRLAB_MLFLOW_DIR:-$PWD/target/mlflow-test-server}
 scripts/mlflow-server.sh stop >/dev/null 2>&1 || true
+FAIRLAB_MLFLOW_DIR=$FAIRLAB_MLFLOW_DIR-auth scripts/mlflow-server.sh stop >/dev/null 2>&1 || true
 FAIRLAB_MLFLOW_SERVER=$(scripts/mlflow-server.sh start | sed -n 's/^export MLFLOW_TRACKING_URI=//p')
 export FAIRLAB_MLFLOW_SERVER
 cleanup+=("scripts/mlflow-server.sh stop")
+# And one with basic auth (`--app-name basic-auth`), for the credential tests.
+auth_env=$(FAIRLAB_MLFLOW_DIR=$FAIRLAB_MLFLOW_DIR-auth scripts/mlflow-server.sh start --basic-auth)
+FAIRLAB_MLFLOW_AUTH_SERVER=$(sed -n 's/^export MLFLOW_TRACKING_URI=//p' <<< "$auth_env")
+FAIRLAB_MLFLOW_AUTH_USERNAME=$(sed -n 's/.*MLFLOW_TRACKING_USERNAME=\([^ ]*\).*/\1/p' <<< "$auth_env")
+FAIRLAB_MLFLOW_AUTH_PASSWORD=$(sed -n 's/.*MLFLOW_TRACKING_PASSWORD=\([^ ]*\).*/\1/p' <<< "$auth_env")
+export FAIRLAB_MLFLOW_AUTH_SERVER FAIRLAB_MLFLOW_AUTH_USERNAME FAIRLAB_MLFLOW_AUTH_PASSWORD
+cleanup+=("env FAIRLAB_MLFLOW_DIR=$FAIRLAB_MLFLOW_DIR-auth scripts/mlflow-server.sh stop")
 
 if [ "${FAIRLAB_SKIP_SLURM:-0}" != 1 ]; then
   if ! scripts/slurm-local.sh status >/dev/null 2>&1; then

@@ -362,3 +362,136 @@ mod tests {
         assert_eq!(s.backoff(20), MAX_BACKOFF);
     }
 }
+
+#[cfg(test)]
+mod fake_server_tests {
+    //! The client against a small fake server on loopback that answers with canned responses: the
+    //! error and retry paths a real server rarely takes on demand.
+
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// Serve `answers` (status line and JSON body) in order, one per connection; returns the base
+    /// URL and the count of requests served.
+    fn fake(answers: Vec<(&'static str, &'static str)>) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let served = Arc::new(AtomicUsize::new(0));
+        let count = served.clone();
+        std::thread::spawn(move || {
+            for (stream, (status, body)) in listener.incoming().zip(answers) {
+                let mut stream = stream.unwrap();
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                // Read the head and a body of Content-Length bytes.
+                loop {
+                    let n = stream.read(&mut buf).unwrap();
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request);
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap())
+                            })
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                    if n == 0 {
+                        break;
+                    }
+                }
+                count.fetch_add(1, Ordering::SeqCst);
+                let response = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                stream.write_all(response.as_bytes()).unwrap();
+            }
+        });
+        (base, served)
+    }
+
+    fn quick_retries() -> ClientSettings {
+        ClientSettings {
+            max_retries: 3,
+            backoff_factor: 0.0,
+            ..ClientSettings::default()
+        }
+    }
+
+    #[test]
+    fn server_errors_are_retried_until_an_answer() {
+        let (base, served) = fake(vec![
+            (
+                "500 Internal Server Error",
+                r#"{"error_code": "INTERNAL_ERROR", "message": "boom"}"#,
+            ),
+            ("503 Service Unavailable", ""),
+            ("200 OK", r#"{"experiment_id": "7"}"#),
+        ]);
+        let client = RestClient::new(&base, quick_retries()).unwrap();
+        let answer: serde_json::Value = client
+            .post("experiments/create", &serde_json::json!({"name": "x"}))
+            .unwrap();
+        assert_eq!(answer["experiment_id"], "7");
+        assert_eq!(served.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn a_bad_request_is_not_retried_and_quotes_the_server() {
+        let (base, served) = fake(vec![(
+            "400 Bad Request",
+            r#"{"error_code": "INVALID_PARAMETER_VALUE", "message": "Changing param values is not allowed."}"#,
+        )]);
+        let client = RestClient::new(&base, quick_retries()).unwrap();
+        let error = client
+            .post::<serde_json::Value>("runs/log-batch", &serde_json::json!({}))
+            .unwrap_err();
+        let api = error.downcast_ref::<ApiError>().unwrap();
+        assert_eq!(api.status, 400);
+        assert_eq!(api.code.as_deref(), Some("INVALID_PARAMETER_VALUE"));
+        assert_eq!(
+            error.to_string(),
+            format!("POST {base}/api/2.0/mlflow/runs/log-batch answered 400 INVALID_PARAMETER_VALUE: Changing param values is not allowed.")
+        );
+        assert_eq!(served.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn giving_up_says_how_many_tries() {
+        let (base, served) = fake(vec![("502 Bad Gateway", "<html>proxy</html>"); 4]);
+        let client = RestClient::new(&base, quick_retries()).unwrap();
+        let error = client
+            .get::<serde_json::Value>("runs/get", &[("run_id", "r")])
+            .unwrap_err();
+        let text = format!("{error:#}");
+        assert!(text.contains("gave up after 4 tries"), "{text}");
+        assert!(text.contains("answered 502: <html>proxy</html>"), "{text}");
+        assert_eq!(served.load(Ordering::SeqCst), 4);
+    }
+
+    #[test]
+    fn an_unreachable_server_is_a_connection_error_after_the_retries() {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let client = RestClient::new(
+            &format!("http://127.0.0.1:{port}"),
+            ClientSettings {
+                max_retries: 1,
+                backoff_factor: 0.0,
+                ..ClientSettings::default()
+            },
+        )
+        .unwrap();
+        let text = format!("{:#}", client.get::<serde_json::Value>("runs/get", &[]).unwrap_err());
+        assert!(text.contains("gave up after 2 tries"), "{text}");
+    }
+}
