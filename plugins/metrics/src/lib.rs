@@ -13,13 +13,20 @@ use fairlab_framework::Registry;
 
 pub mod auc;
 pub mod calibration;
+mod chunk;
+mod columns;
 pub mod equalized_odds;
 pub mod equity_scaled;
 mod interner;
+mod layout;
 pub mod log_loss;
+mod number;
+mod plain;
 pub mod predictions;
 pub mod rates;
 pub mod spread;
+mod swar;
+mod text;
 pub mod worst_group;
 
 pub use predictions::{parse_predictions, read_predictions, AttributeColumn, Predictions};

@@ -188,14 +188,35 @@ fn a_missing_file_is_an_error_naming_it() {
 /// parser instead of the plain fast path) must read the same, or fail the same way.
 #[test]
 fn the_plain_fast_path_reads_like_the_csv_parser() {
-    let rows: [&[(&str, &str, &str)]; 4] = [
+    let rows: [&[(&str, &str, &str)]; 9] = [
         &[("1", "0.5", "a"), ("0", "0.25", "b b"), ("1", "1", "")],
         &[("1", "0.5", "a"), ("2", "0.5", "b")],
         &[("1", "0.5", "a"), ("0", "0.5", "b,extra")],
         &[("0", " 0.75 ", "x"), ("1.0", "0", "y")],
+        &[
+            ("1", "1.000", "a long group value"),
+            ("0", "5e-1", "a long group valuf"),
+            ("1", "+0.25", "é"),
+        ],
+        &[
+            ("0", "0.123456789012345678901", "x"),
+            ("1", "0.30000000000000004", "x"),
+            ("0", "0.0", "y"),
+        ],
+        &[("1", "1.0000001", "x")],
+        &[("1", ".5", "x"), ("0", "1.", "y")],
+        &[("1", "", "x")],
     ];
     for rows in rows {
-        for (end, blank) in [("\n", ""), ("\r\n", ""), ("\n", "\n"), ("\r\n", "\r\n")] {
+        let ends = [
+            ("\n", ""),
+            ("\r\n", ""),
+            ("\n", "\n"),
+            ("\r\n", "\r\n"),
+            ("\r", ""),
+            ("\r", "\r\n\n"),
+        ];
+        for (end, blank) in ends {
             let write = |quote: bool| {
                 let mut text = format!("y_true,y_score,g{end}");
                 for (i, (y, s, g)) in rows.iter().enumerate() {
@@ -216,4 +237,54 @@ fn the_plain_fast_path_reads_like_the_csv_parser() {
             assert_eq!(read(&plain), read(&quoted), "{plain:?} vs {quoted:?}");
         }
     }
+}
+
+/// Hard predictions on the plain fast path read as on the CSV parser's, bad ones named the same.
+#[test]
+fn predictions_read_alike_on_both_paths() {
+    for (pred, bad) in [("1", false), ("1.0", false), ("2", true), ("", true)] {
+        let plain = format!("y_true,y_score,y_pred,g\n1,0.9,{pred},a\n0,0.2,0,b\n");
+        let quoted = plain.replace(",a\n", ",\"a\"\n");
+        let read = |text: &str| parse_predictions("preds.csv", text.as_bytes(), &[]).map_err(|e| e.to_string());
+        assert_eq!(read(&plain), read(&quoted), "{plain:?}");
+        assert_eq!(read(&plain).is_err(), bad, "{plain:?}");
+    }
+    let p = parse("y_true,y_score,y_pred,g\n1,0.9,1,a\n0,0.2,0,b\n");
+    assert_eq!(p.y_pred, Some(vec![1, 0]));
+    assert_names(
+        &error("y_true,y_score,y_pred,g\n1,0.9,1,a\n0,0.2,7,b\n", &[]),
+        &["row 3, column `y_pred`", "\"7\""],
+    );
+}
+
+/// A large file (several chunks) with blank lines, and with a quote in its last chunk, reads as
+/// the CSV parser reads it from the first row; a bad row before the quote is named as there.
+#[test]
+fn large_files_with_blank_lines_or_a_late_quote_read_like_the_csv_parser() {
+    let mut text = String::from("y_true,y_score,g\n");
+    let rows = 600_000;
+    for i in 0..rows {
+        text.push_str(&format!("{},0.{:06},g{}\n", i % 2, i % 999_983, i % 7));
+        if i % 1000 == 0 {
+            text.push_str("\r\n\n");
+        }
+    }
+    assert!(text.len() > 8 << 20, "the text must span several chunks");
+    let read = |text: &str| parse_predictions("preds.csv", text.as_bytes(), &[]).map_err(|e| e.to_string());
+    let first_quoted = |text: &str| text.replacen(",g0\n", ",\"g0\"\n", 1);
+    let plain = read(&text).unwrap();
+    assert_eq!(plain.len(), rows);
+    assert_eq!(Ok(plain), read(&first_quoted(&text)));
+
+    let last = format!("{},0.{:06},g{}\n", (rows - 1) % 2, (rows - 1) % 999_983, (rows - 1) % 7);
+    let late_quote = text.replace(&last, &last.replace(",g", ",\"g").replace('\n', "\"\n"));
+    assert_ne!(late_quote, text);
+    let quoted = read(&late_quote).unwrap();
+    assert_eq!(quoted.len(), rows);
+    assert_eq!(Ok(quoted), read(&first_quoted(&late_quote)));
+
+    let bad = late_quote.replacen(",0.000010,", ",1.5,", 1);
+    assert_ne!(bad, late_quote);
+    assert_eq!(read(&bad), read(&first_quoted(&bad)));
+    assert_names(&read(&bad).unwrap_err(), &["row 12, column `y_score`", "1.5"]);
 }
