@@ -71,17 +71,23 @@ impl RunStatus {
         self as i64
     }
 
+    /// Every status, in code order.
+    pub const ALL: [RunStatus; 5] = [
+        RunStatus::Running,
+        RunStatus::Scheduled,
+        RunStatus::Finished,
+        RunStatus::Failed,
+        RunStatus::Killed,
+    ];
+
     /// The status with a numeric code.
     pub fn from_code(code: i64) -> Option<RunStatus> {
-        [
-            RunStatus::Running,
-            RunStatus::Scheduled,
-            RunStatus::Finished,
-            RunStatus::Failed,
-            RunStatus::Killed,
-        ]
-        .into_iter()
-        .find(|s| s.code() == code)
+        Self::ALL.into_iter().find(|s| s.code() == code)
+    }
+
+    /// The status with MLflow's name (`FINISHED`, ...).
+    pub fn from_name(name: &str) -> Option<RunStatus> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
     }
 
     /// Whether the run has ended.

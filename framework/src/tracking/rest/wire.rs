@@ -183,16 +183,8 @@ impl TryFrom<WireRunInfo> for RunInfo {
     type Error = anyhow::Error;
 
     fn try_from(w: WireRunInfo) -> anyhow::Result<RunInfo> {
-        let status = [
-            RunStatus::Running,
-            RunStatus::Scheduled,
-            RunStatus::Finished,
-            RunStatus::Failed,
-            RunStatus::Killed,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == w.status)
-        .ok_or_else(|| anyhow::anyhow!("run {} has an unknown status `{}`", w.run_id, w.status))?;
+        let status = RunStatus::from_name(&w.status)
+            .ok_or_else(|| anyhow::anyhow!("run {} has an unknown status `{}`", w.run_id, w.status))?;
         Ok(RunInfo {
             run_id: w.run_id,
             experiment_id: w.experiment_id,
