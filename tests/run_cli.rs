@@ -172,7 +172,66 @@ fn a_second_run_hits_the_feature_cache() {
         .assert()
         .success()
         .stdout(predicate::str::contains("features: from the cache"));
-    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+    assert_eq!(cached_files(&cache), 1);
+}
+
+/// The feature files in a cache folder (beside them: one lock file per entry).
+fn cached_files(cache: &Path) -> usize {
+    std::fs::read_dir(cache)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "safetensors")
+        })
+        .count()
+}
+
+#[test]
+fn runs_started_together_extract_the_features_once() {
+    let sb = Sandbox::new();
+    let cache = sb.dir.path().join("features");
+    let children: Vec<_> = ["seed=1", "seed=2"]
+        .into_iter()
+        .map(|seed| {
+            let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("fairlab"));
+            cmd.current_dir(root())
+                .env("MLFLOW_TRACKING_URI", format!("file:{}", sb.store().display()))
+                .args([
+                    "run",
+                    "experiments/quickstart.yaml",
+                    "--set",
+                    "debiaser.epochs=2",
+                    "--set",
+                    seed,
+                ])
+                .arg("--set")
+                .arg(format!("features.cache_dir={}", cache.display()))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let outputs: Vec<String> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8(out.stdout).unwrap()
+        })
+        .collect();
+    let extracted = outputs
+        .iter()
+        .filter(|o| o.contains("features: extracted, cached in"))
+        .count();
+    let hits = outputs
+        .iter()
+        .filter(|o| o.contains("features: from the cache"))
+        .count();
+    assert_eq!((extracted, hits), (1, 1), "{outputs:?}");
+    assert_eq!(cached_files(&cache), 1);
 }
 
 #[test]

@@ -70,6 +70,9 @@ impl FeatureCache {
     ) -> anyhow::Result<(SplitFeatures, CacheStatus)> {
         let key = Self::key(backbone, dataset);
         let path = self.dir.as_ref().map(|d| d.join(format!("{key}.safetensors")));
+        // Held until the features are stored: processes that need the same features (a sweep's
+        // trials starting together) wait for one extraction instead of each doing it.
+        let _entry_lock = self.dir.as_ref().and_then(|d| lock_entry(d, &key));
         if let Some(path) = path.as_ref().filter(|p| p.exists()) {
             match read(path) {
                 Ok(features) => {
@@ -103,6 +106,38 @@ impl FeatureCache {
         tensor_io::write_atomic(&path, &tensor_io::to_safetensors(&tensors, metadata)?)?;
         tracing::info!(path = %path.display(), "features stored in the cache");
         Ok((features, CacheStatus::Stored(path)))
+    }
+}
+
+/// An exclusive lock on the cache entry `key` in `dir` (`<key>.lock`), waiting while another
+/// process holds it. `None`, with a warning, when the lock file cannot be made (a read-only cache):
+/// the caller then goes on unlocked.
+fn lock_entry(dir: &Path, key: &str) -> Option<std::fs::File> {
+    let path = dir.join(format!("{key}.lock"));
+    let opened = std::fs::create_dir_all(dir).and_then(|()| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+    });
+    let file = match opened {
+        Ok(file) => file,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), "feature cache entry not locked: {e}");
+            return None;
+        }
+    };
+    match file.try_lock() {
+        Ok(()) => Some(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            tracing::info!(path = %path.display(), "waiting for another process extracting the same features");
+            file.lock().ok().map(|()| file)
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            tracing::warn!(path = %path.display(), "feature cache entry not locked: {e}");
+            None
+        }
     }
 }
 
