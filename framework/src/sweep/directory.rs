@@ -139,10 +139,8 @@ impl SweepDir {
     /// Record the parent run (atomically).
     pub fn set_parent(&self, parent: &ParentRun) -> anyhow::Result<()> {
         let path = self.path.join(PARENT_FILE);
-        let partial = self.path.join(format!("{PARENT_FILE}.partial"));
-        std::fs::write(&partial, serde_json::to_string_pretty(parent)? + "\n")
-            .with_context(|| format!("cannot write {}", partial.display()))?;
-        std::fs::rename(&partial, &path).with_context(|| format!("cannot write {}", path.display()))
+        crate::tensor_io::write_atomic(&path, (serde_json::to_string_pretty(parent)? + "\n").as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))
     }
 
     /// The folder of attempt logs (created when missing).

@@ -187,10 +187,9 @@ impl SweepPlan {
     pub fn write(&self, dir: &Path) -> anyhow::Result<PathBuf> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create the sweep directory {}", dir.display()))?;
         let path = dir.join(PLAN_FILE);
-        let partial = dir.join(format!("{PLAN_FILE}.partial"));
         let json = serde_json::to_string_pretty(self).context("cannot serialise the sweep plan")?;
-        std::fs::write(&partial, json + "\n").with_context(|| format!("cannot write {}", partial.display()))?;
-        std::fs::rename(&partial, &path).with_context(|| format!("cannot write {}", path.display()))?;
+        crate::tensor_io::write_atomic(&path, (json + "\n").as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
         Ok(path)
     }
 

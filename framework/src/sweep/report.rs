@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::journal::{TrialState, TrialStatus};
 use super::{Goal, Objective, SweepPlan};
 use crate::config::inline_yaml;
+use crate::tensor_io::write_atomic;
 use crate::text_table::{self, Align};
 
 /// The report's JSON file in a sweep directory.
@@ -287,8 +288,14 @@ impl SweepReport {
     /// trial logged, best, pareto, run_id, duration_ms and reason.
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
         let json = serde_json::to_string_pretty(self)? + "\n";
-        write_atomically(&dir.join(RESULTS_JSON), json.as_bytes())?;
-        write_atomically(&dir.join(RESULTS_CSV), self.to_csv().as_bytes())
+        for (file, bytes) in [
+            (RESULTS_JSON, json.into_bytes()),
+            (RESULTS_CSV, self.to_csv().into_bytes()),
+        ] {
+            let path = dir.join(file);
+            write_atomic(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(())
     }
 
     /// The CSV text of [`SweepReport::write`].
@@ -374,13 +381,6 @@ fn csv_line(cells: &[String]) -> String {
         })
         .collect();
     quoted.join(",") + "\n"
-}
-
-/// Write `bytes` to `path` through a temporary file in the same folder and a rename.
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let partial = path.with_extension("partial");
-    std::fs::write(&partial, bytes).with_context(|| format!("cannot write {}", partial.display()))?;
-    std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]

@@ -113,28 +113,22 @@ impl Tracker for RestStore {
     }
 
     fn list_experiments(&self) -> anyhow::Result<Vec<ExperimentInfo>> {
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
+        let experiments = all_pages(|token| {
             let mut body = json!({ "max_results": 1000 });
-            if let Some(t) = &token {
+            if let Some(t) = token {
                 body["page_token"] = json!(t);
             }
             let page: ExperimentsPage = self.client.post("experiments/search", &body)?;
-            out.extend(
-                page.experiments
-                    .into_iter()
-                    .filter(|e| e.lifecycle_stage != "deleted")
-                    .map(|e| ExperimentInfo {
-                        experiment_id: e.experiment_id,
-                        name: e.name,
-                    }),
-            );
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(t) => token = Some(t),
-                None => return Ok(out),
-            }
-        }
+            Ok((page.experiments, page.next_page_token))
+        })?;
+        Ok(experiments
+            .into_iter()
+            .filter(|e| e.lifecycle_stage != "deleted")
+            .map(|e| ExperimentInfo {
+                experiment_id: e.experiment_id,
+                name: e.name,
+            })
+            .collect())
     }
 
     fn create_run(
@@ -240,42 +234,47 @@ impl Tracker for RestStore {
     }
 
     fn metric_history(&self, run_id: &str, key: &str) -> anyhow::Result<Vec<MetricPoint>> {
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
+        let points = all_pages(|token| {
             let mut query = vec![("run_id", run_id), ("metric_key", key), ("max_results", PAGE)];
-            if let Some(t) = &token {
-                query.push(("page_token", t.as_str()));
+            if let Some(t) = token {
+                query.push(("page_token", t));
             }
             let page: HistoryPage = self.client.get("metrics/get-history", &query)?;
-            out.extend(page.metrics.into_iter().map(MetricPoint::from));
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(t) => token = Some(t),
-                None => return Ok(out),
-            }
-        }
+            Ok((page.metrics, page.next_page_token))
+        })?;
+        Ok(points.into_iter().map(MetricPoint::from).collect())
     }
 
     fn search_runs(&self, experiment_ids: &[String]) -> anyhow::Result<Vec<RunRecord>> {
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
+        let runs = all_pages(|token| {
             let mut body = json!({
                 "experiment_ids": experiment_ids,
                 "max_results": 1000,
                 "order_by": ["attributes.start_time DESC"],
             });
-            if let Some(t) = &token {
+            if let Some(t) = token {
                 body["page_token"] = json!(t);
             }
             let page: RunsPage = self.client.post("runs/search", &body)?;
-            for run in page.runs {
-                out.push(RunRecord::try_from(run)?);
-            }
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(t) => token = Some(t),
-                None => return Ok(out),
-            }
+            Ok((page.runs, page.next_page_token))
+        })?;
+        runs.into_iter().map(RunRecord::try_from).collect()
+    }
+}
+
+/// Every item of a paginated listing: `fetch` gets the page token (`None` for the first page) and
+/// returns a page's items and the next token; an absent or empty token ends the listing.
+fn all_pages<T>(
+    mut fetch: impl FnMut(Option<&str>) -> anyhow::Result<(Vec<T>, Option<String>)>,
+) -> anyhow::Result<Vec<T>> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let (items, next) = fetch(token.as_deref())?;
+        out.extend(items);
+        match next.filter(|t| !t.is_empty()) {
+            Some(t) => token = Some(t),
+            None => return Ok(out),
         }
     }
 }
