@@ -42,6 +42,24 @@ impl Sandbox {
         path
     }
 
+    /// `fairlab` with a stand-in `sbatch` first on `PATH` that refuses every job (an invalid
+    /// partition): a Slurm sweep gets planned and its directory made, and nothing runs.
+    fn with_refusing_sbatch(&self) -> Command {
+        let bin = self.dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let sbatch = bin.join("sbatch");
+        std::fs::write(
+            &sbatch,
+            "#!/bin/sh\necho 'sbatch: error: invalid partition specified: gpu' >&2\nexit 1\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&sbatch, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+        let mut cmd = self.fairlab();
+        cmd.env("PATH", path);
+        cmd
+    }
+
     fn sweeps(&self) -> PathBuf {
         self.dir.path().join(".fairlab/sweeps")
     }
@@ -104,19 +122,8 @@ fn the_methods_sweep_dry_run_lists_25_trials_and_writes_nothing() {
 #[test]
 fn sbatch_refusing_the_sweep_keeps_the_plan_and_exits_1_with_its_message() {
     let sb = Sandbox::new();
-    let bin = sb.dir.path().join("bin");
-    std::fs::create_dir(&bin).unwrap();
-    let sbatch = bin.join("sbatch");
-    std::fs::write(
-        &sbatch,
-        "#!/bin/sh\necho 'sbatch: error: invalid partition specified: gpu' >&2\nexit 1\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&sbatch, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let assert = sb
-        .fairlab()
-        .env("PATH", path)
+        .with_refusing_sbatch()
         .env(
             "MLFLOW_TRACKING_URI",
             format!("file:{}", sb.dir.path().join("mlruns").display()),
@@ -577,4 +584,123 @@ fn a_sweep_runs_as_a_job_array_on_a_real_slurm_and_resumes() {
         .collect();
     assert_eq!(new, [(5, "QUEUED"), (5, "RUNNING"), (5, "FAILED")]);
     assert!(dir.join("slurm/wave-2.sh").exists());
+}
+
+/// A sweep directory (the methods sweep, planned and refused by a stand-in sbatch: nothing ran).
+fn planned_sweep(sb: &Sandbox) -> PathBuf {
+    sb.with_refusing_sbatch()
+        .env(
+            "MLFLOW_TRACKING_URI",
+            format!("file:{}", sb.dir.path().join("mlruns").display()),
+        )
+        .arg("run")
+        .arg(methods())
+        .args(["--executor", "slurm"])
+        .assert()
+        .code(1);
+    only_sweep(sb)
+}
+
+#[test]
+fn sweep_command_misuse_is_a_clear_error_with_its_exit_code() {
+    let sb = Sandbox::new();
+    // Sweep flags on an experiment without `sweep:`.
+    sb.fairlab()
+        .arg("run")
+        .arg(root().join("experiments/erm.yaml"))
+        .args(["--jobs", "2"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--dir, --jobs, --executor, --timeout and --retries apply to sweeps;",
+        ))
+        .stderr(predicate::str::contains("has no `sweep:` section"));
+    // Execution settings out of range, from the command line and from the file.
+    sb.fairlab()
+        .arg("run")
+        .arg(methods())
+        .args(["--dry-run", "--jobs", "0"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("`sweep.execution.jobs`: must be at least 1"));
+    sb.fairlab()
+        .arg("run")
+        .arg(methods())
+        .args(["--dry-run", "--timeout", "soon"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("`soon` is not a duration"));
+    let file = sb.erm_sweep(
+        "mem.yaml",
+        "\nsweep:\n  method: grid\n  metric: {name: test_auc}\n  parameters:\n    seed: {values: [0, 1]}\n  execution:\n    slurm: {mem: 8 GB}\n",
+    );
+    sb.fairlab()
+        .arg("run")
+        .arg(&file)
+        .arg("--dry-run")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("mem.yaml:"))
+        .stderr(predicate::str::contains(
+            "`sweep.execution.slurm.mem`: `8 GB` is not a memory size",
+        ));
+    // Status of a sweep file that never ran, and of a folder that is not a sweep.
+    let never = sb.erm_sweep(
+        "never.yaml",
+        "\nsweep:\n  method: grid\n  metric: {name: test_auc}\n  parameters:\n    seed: {values: [0, 1]}\n",
+    );
+    sb.fairlab()
+        .args(["sweep", "status"])
+        .arg(&never)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("has not been run yet"));
+    sb.fairlab()
+        .args(["sweep", "status"])
+        .arg(sb.dir.path())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "is not a sweep directory (it has no plan.json)",
+        ));
+}
+
+#[test]
+fn a_second_driver_is_refused_and_a_trial_needs_an_index() {
+    let sb = Sandbox::new();
+    let dir = planned_sweep(&sb);
+    // Another process drives the sweep: it holds driver.lock.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("driver.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    sb.fairlab()
+        .env(
+            "MLFLOW_TRACKING_URI",
+            format!("file:{}", sb.dir.path().join("mlruns").display()),
+        )
+        .args(["sweep", "resume"])
+        .arg(&dir)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "another fairlab process is running the sweep in",
+        ));
+    drop(lock);
+    sb.fairlab()
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .args(["sweep", "trial", "--dir"])
+        .arg(&dir)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("give --index (no SLURM_ARRAY_TASK_ID is set)"));
+    sb.fairlab()
+        .args(["sweep", "trial", "--index", "99", "--dir"])
+        .arg(&dir)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("has 25 trials (0..=24); there is no trial 99"));
 }
