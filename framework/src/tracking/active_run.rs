@@ -124,6 +124,16 @@ impl ActiveRun {
         Ok(())
     }
 
+    /// Log one metric value at `step`, timestamped now: the call a training loop makes per point.
+    pub fn log_metric(&self, key: &str, value: f64, step: i64) -> anyhow::Result<()> {
+        self.log_metrics(step, &[(key, value)])
+    }
+
+    /// Wait until every metric logged so far has reached the store.
+    pub fn flush(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+
     /// Set tags (an existing tag gets the new value), in batches of at most 100.
     pub fn set_tags(&self, tags: &[(String, String)]) -> anyhow::Result<()> {
         for chunk in tags.chunks(MAX_PARAMS_TAGS_PER_BATCH) {
