@@ -5,14 +5,17 @@
 
 use std::sync::Arc;
 
-use super::limits::{MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH, MAX_TAG_VALUE_LENGTH};
-use super::{now_ms, MetricPoint, RunInfo, RunStatus, Tracker, FAILURE_REASON_TAG};
+use super::limits::{MAX_PARAMS_TAGS_PER_BATCH, MAX_TAG_VALUE_LENGTH};
+use super::validation::validate_key;
+use super::{now_ms, MetricPoint, MetricSender, RunInfo, RunStatus, Tracker, FAILURE_REASON_TAG};
 
 /// The failure reason recorded for a run whose [`ActiveRun`] was dropped without being ended.
 pub const UNCLOSED_RUN_REASON: &str = "the run ended without being closed (crash or panic)";
 
-/// A run in progress. Logging goes straight to the store; the run is ended by [`finish`],
-/// [`fail`] or [`kill`], or marked FAILED when the handle is dropped without one of them.
+/// A run in progress. Metrics go through a background [`MetricSender`] (the logging call only
+/// queues them); params, tags and artifacts go straight to the store. The run is ended by
+/// [`finish`], [`fail`] or [`kill`], which first wait for every queued metric, or marked FAILED
+/// when the handle is dropped without one of them.
 ///
 /// [`finish`]: ActiveRun::finish
 /// [`fail`]: ActiveRun::fail
@@ -22,6 +25,8 @@ pub struct ActiveRun {
     tracker: Arc<dyn Tracker>,
     /// The run as created.
     info: RunInfo,
+    /// Sends the run's metrics in the background.
+    sender: MetricSender,
     /// Whether the run was ended (or an end was attempted) through this handle.
     ended: bool,
 }
@@ -61,6 +66,7 @@ impl ActiveRun {
             tracker.uri()
         );
         Ok(ActiveRun {
+            sender: MetricSender::start(tracker.clone(), &info.run_id)?,
             tracker,
             info,
             ended: false,
@@ -76,6 +82,7 @@ impl ActiveRun {
         info.end_time = None;
         tracing::debug!("resumed run {run_id} of {}", tracker.uri());
         Ok(ActiveRun {
+            sender: MetricSender::start(tracker.clone(), &info.run_id)?,
             tracker,
             info,
             ended: false,
@@ -106,32 +113,40 @@ impl ActiveRun {
         Ok(())
     }
 
-    /// Log metric values at `step`, timestamped now, in batches of at most 1000.
+    /// Log metric values at `step`, all timestamped now (queued; see [`log_metric`]).
+    ///
+    /// [`log_metric`]: ActiveRun::log_metric
     pub fn log_metrics(&self, step: i64, values: &[(&str, f64)]) -> anyhow::Result<()> {
         let timestamp = now_ms();
-        for chunk in values.chunks(MAX_METRICS_PER_BATCH) {
-            let points: Vec<MetricPoint> = chunk
-                .iter()
-                .map(|&(key, value)| MetricPoint {
-                    key: key.to_string(),
-                    value,
-                    timestamp,
-                    step,
-                })
-                .collect();
-            self.tracker.log_batch(self.id(), &points, &[], &[])?;
+        for &(key, value) in values {
+            self.queue(key, value, timestamp, step)?;
         }
         Ok(())
     }
 
     /// Log one metric value at `step`, timestamped now: the call a training loop makes per point.
+    /// It checks the key and queues the point for the background sender (a few hundred
+    /// nanoseconds); it waits only when the sender is [`QUEUE_CAPACITY`] points behind.
+    ///
+    /// [`QUEUE_CAPACITY`]: super::QUEUE_CAPACITY
     pub fn log_metric(&self, key: &str, value: f64, step: i64) -> anyhow::Result<()> {
-        self.log_metrics(step, &[(key, value)])
+        self.queue(key, value, now_ms(), step)
     }
 
-    /// Wait until every metric logged so far has reached the store.
+    fn queue(&self, key: &str, value: f64, timestamp: i64, step: i64) -> anyhow::Result<()> {
+        validate_key("metric", key)?;
+        self.sender.send(MetricPoint {
+            key: key.to_string(),
+            value,
+            timestamp,
+            step,
+        })
+    }
+
+    /// Wait until every metric logged so far has reached the store; an error says how many the
+    /// store refused.
     pub fn flush(&self) -> anyhow::Result<()> {
-        Ok(())
+        self.sender.flush()
     }
 
     /// Set tags (an existing tag gets the new value), in batches of at most 100.
@@ -166,8 +181,20 @@ impl ActiveRun {
 
     /// Record the reason, if any, and end the run. The handle counts as ended even when the store
     /// fails, so that dropping it does not try a second time.
+    /// Metrics still queued are sent first; if some could not be logged, a FINISHED run ends
+    /// FAILED instead, with that as its reason, and the error is returned.
     fn end(&mut self, status: RunStatus, reason: Option<&str>) -> anyhow::Result<()> {
         self.ended = true;
+        let (status, reason, lost) = match self.sender.flush() {
+            Ok(()) => (status, reason.map(str::to_string), None),
+            Err(lost) if status == RunStatus::Finished => (RunStatus::Failed, Some(format!("{lost:#}")), Some(lost)),
+            Err(lost) => (status, Some(format!("{}; {lost:#}", reason.unwrap_or_default())), None),
+        };
+        self.mark_ended(status, reason.as_deref())?;
+        lost.map_or(Ok(()), Err)
+    }
+
+    fn mark_ended(&self, status: RunStatus, reason: Option<&str>) -> anyhow::Result<()> {
         if let Some(reason) = reason {
             let reason: String = reason.chars().take(MAX_TAG_VALUE_LENGTH).collect();
             self.set_tags(&[(FAILURE_REASON_TAG.to_string(), reason)])?;
@@ -265,6 +292,7 @@ mod tests {
         run.log_metrics(3, &values).unwrap();
         let tags: Vec<(String, String)> = (0..150).map(|i| (format!("t{i}"), "v".to_string())).collect();
         run.set_tags(&tags).unwrap();
+        run.flush().unwrap();
         let record = store.get_run(run.id()).unwrap();
         assert_eq!(record.params.len(), 250);
         assert_eq!(record.metrics.len(), 2500);

@@ -35,7 +35,9 @@ use sha2::{Digest, Sha256};
 
 use super::limits::MAX_TAG_VALUE_LENGTH;
 use super::validation::{artifact_parts, check_batch, validate_key, validate_value_length};
-use super::{now_ms, ArtifactEntry, ExperimentInfo, MetricPoint, RunInfo, RunRecord, RunStatus, Tracker};
+use super::{
+    now_ms, ArtifactEntry, ExperimentInfo, MetricPoint, RunInfo, RunRecord, RunStatus, Tracker, RUN_NAME_TAG,
+};
 
 /// Name of the metadata file of experiments and runs.
 const META_FILE: &str = "meta.yaml";
@@ -62,7 +64,6 @@ const DERIVED_ID_SPAN: u64 = 900_000_000_000_000_000;
 /// Prefix of temporary files; artifact listings skip them.
 const TMP_PREFIX: &str = ".fairlab-tmp-";
 /// Tag MLflow reads the run name from.
-const RUN_NAME_TAG: &str = "mlflow.runName";
 /// Tag MLflow reads the user from.
 const USER_TAG: &str = "mlflow.user";
 
@@ -117,6 +118,105 @@ impl FileStore {
         write_atomically(&run_dir, &meta_path, to_yaml(&meta.map).as_bytes(), Existing::Replace)
             .with_context(|| format!("cannot write {}", meta_path.display()))?;
         Ok(())
+    }
+
+    /// Create a run with a given id (32 hex characters), as [`Tracker::create_run`] does with a
+    /// new one: how a run that lives on a tracking server is mirrored here (the offline spool).
+    /// An existing run with that id is an error.
+    pub fn create_run_with_id(
+        &self,
+        experiment_id: &str,
+        run_id: &str,
+        run_name: &str,
+        start_time: i64,
+        tags: &[(String, String)],
+    ) -> anyhow::Result<RunInfo> {
+        let experiment_dir = self.root.join(experiment_id);
+        let experiment = self
+            .experiments()?
+            .into_iter()
+            .find(|e| e.id == experiment_id && !e.deleted)
+            .ok_or_else(|| {
+                anyhow!(
+                    "no active experiment with id {experiment_id} in the tracking store {}",
+                    self.uri()
+                )
+            })?;
+        for (key, value) in tags {
+            validate_key("tag", key)?;
+            validate_value_length("tag", key, value, MAX_TAG_VALUE_LENGTH)?;
+        }
+        let name_tag = tags
+            .iter()
+            .rev()
+            .find(|(k, _)| k == RUN_NAME_TAG)
+            .map(|(_, v)| v.as_str());
+        if let Some(tag) = name_tag.filter(|t| !run_name.is_empty() && *t != run_name) {
+            bail!(
+                "run name `{run_name}` and tag {RUN_NAME_TAG}=`{tag}` disagree (experiment `{}`)",
+                experiment.name
+            );
+        }
+        validate_run_id(run_id)?;
+        if self.run_dir(run_id).is_ok() {
+            bail!("run {run_id} exists already in the tracking store {}", self.uri());
+        }
+        let run_id = run_id.to_string();
+        let run_name = match (run_name, name_tag) {
+            ("", Some(tag)) => tag.to_string(),
+            ("", None) => run_id[..8].to_string(),
+            (name, _) => name.to_string(),
+        };
+        let user = tags
+            .iter()
+            .rev()
+            .find(|(k, _)| k == USER_TAG)
+            .map_or("unknown", |(_, v)| v.as_str());
+
+        let run_dir = experiment_dir.join(&run_id);
+        for sub in ["metrics", "params", "tags", "artifacts"] {
+            let dir = run_dir.join(sub);
+            fs::create_dir_all(&dir).with_context(|| format!("cannot create run folder {}", dir.display()))?;
+        }
+        let artifact_uri = path_to_file_uri(&run_dir.join("artifacts"));
+        let mut meta = Mapping::new();
+        meta.insert("artifact_uri".into(), artifact_uri.as_str().into());
+        meta.insert("end_time".into(), Value::Null);
+        meta.insert("entry_point_name".into(), "".into());
+        meta.insert("experiment_id".into(), experiment_id.into());
+        meta.insert("lifecycle_stage".into(), ACTIVE.into());
+        meta.insert("run_id".into(), run_id.as_str().into());
+        meta.insert("run_name".into(), run_name.as_str().into());
+        meta.insert("source_name".into(), "".into());
+        meta.insert("source_type".into(), SOURCE_TYPE_LOCAL.into());
+        meta.insert("source_version".into(), "".into());
+        meta.insert("start_time".into(), start_time.into());
+        meta.insert("status".into(), RunStatus::Running.code().into());
+        meta.insert("tags".into(), Value::Sequence(Vec::new()));
+        meta.insert("user_id".into(), user.into());
+        let mut all_tags = tags.to_vec();
+        if name_tag.is_none() {
+            all_tags.push((RUN_NAME_TAG.to_string(), run_name.clone()));
+        }
+        for (key, value) in &all_tags {
+            write_key_value(&run_dir, "tags", key, value, Existing::Replace)?;
+        }
+        let meta_path = run_dir.join(META_FILE);
+        write_atomically(&run_dir, &meta_path, to_yaml(&meta).as_bytes(), Existing::Replace)
+            .with_context(|| format!("cannot write {}", meta_path.display()))?;
+        self.run_dirs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(run_id.clone(), run_dir);
+        Ok(RunInfo {
+            run_id,
+            experiment_id: experiment_id.to_string(),
+            run_name,
+            status: RunStatus::Running,
+            start_time,
+            end_time: None,
+            artifact_uri,
+        })
     }
 
     /// Open the store rooted at `root` (relative paths are taken from the current folder), creating
@@ -345,88 +445,8 @@ impl Tracker for FileStore {
         start_time: i64,
         tags: &[(String, String)],
     ) -> anyhow::Result<RunInfo> {
-        let experiment_dir = self.root.join(experiment_id);
-        let experiment = self
-            .experiments()?
-            .into_iter()
-            .find(|e| e.id == experiment_id && !e.deleted)
-            .ok_or_else(|| {
-                anyhow!(
-                    "no active experiment with id {experiment_id} in the tracking store {}",
-                    self.uri()
-                )
-            })?;
-        for (key, value) in tags {
-            validate_key("tag", key)?;
-            validate_value_length("tag", key, value, MAX_TAG_VALUE_LENGTH)?;
-        }
-        let name_tag = tags
-            .iter()
-            .rev()
-            .find(|(k, _)| k == RUN_NAME_TAG)
-            .map(|(_, v)| v.as_str());
-        if let Some(tag) = name_tag.filter(|t| !run_name.is_empty() && *t != run_name) {
-            bail!(
-                "run name `{run_name}` and tag {RUN_NAME_TAG}=`{tag}` disagree (experiment `{}`)",
-                experiment.name
-            );
-        }
         let run_id = uuid::Uuid::new_v4().simple().to_string();
-        let run_name = match (run_name, name_tag) {
-            ("", Some(tag)) => tag.to_string(),
-            ("", None) => run_id[..8].to_string(),
-            (name, _) => name.to_string(),
-        };
-        let user = tags
-            .iter()
-            .rev()
-            .find(|(k, _)| k == USER_TAG)
-            .map_or("unknown", |(_, v)| v.as_str());
-
-        let run_dir = experiment_dir.join(&run_id);
-        for sub in ["metrics", "params", "tags", "artifacts"] {
-            let dir = run_dir.join(sub);
-            fs::create_dir_all(&dir).with_context(|| format!("cannot create run folder {}", dir.display()))?;
-        }
-        let artifact_uri = path_to_file_uri(&run_dir.join("artifacts"));
-        let mut meta = Mapping::new();
-        meta.insert("artifact_uri".into(), artifact_uri.as_str().into());
-        meta.insert("end_time".into(), Value::Null);
-        meta.insert("entry_point_name".into(), "".into());
-        meta.insert("experiment_id".into(), experiment_id.into());
-        meta.insert("lifecycle_stage".into(), ACTIVE.into());
-        meta.insert("run_id".into(), run_id.as_str().into());
-        meta.insert("run_name".into(), run_name.as_str().into());
-        meta.insert("source_name".into(), "".into());
-        meta.insert("source_type".into(), SOURCE_TYPE_LOCAL.into());
-        meta.insert("source_version".into(), "".into());
-        meta.insert("start_time".into(), start_time.into());
-        meta.insert("status".into(), RunStatus::Running.code().into());
-        meta.insert("tags".into(), Value::Sequence(Vec::new()));
-        meta.insert("user_id".into(), user.into());
-        let mut all_tags = tags.to_vec();
-        if name_tag.is_none() {
-            all_tags.push((RUN_NAME_TAG.to_string(), run_name.clone()));
-        }
-        for (key, value) in &all_tags {
-            write_key_value(&run_dir, "tags", key, value, Existing::Replace)?;
-        }
-        let meta_path = run_dir.join(META_FILE);
-        write_atomically(&run_dir, &meta_path, to_yaml(&meta).as_bytes(), Existing::Replace)
-            .with_context(|| format!("cannot write {}", meta_path.display()))?;
-        self.run_dirs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(run_id.clone(), run_dir);
-        Ok(RunInfo {
-            run_id,
-            experiment_id: experiment_id.to_string(),
-            run_name,
-            status: RunStatus::Running,
-            start_time,
-            end_time: None,
-            artifact_uri,
-        })
+        self.create_run_with_id(experiment_id, &run_id, run_name, start_time, tags)
     }
 
     fn log_batch(

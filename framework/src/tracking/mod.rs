@@ -6,6 +6,9 @@
 mod active_run;
 mod file_store;
 pub mod rest;
+mod sender;
+pub mod spool;
+pub mod sync;
 mod validation;
 
 use std::collections::BTreeMap;
@@ -15,7 +18,12 @@ use serde::{Deserialize, Serialize};
 pub use active_run::{ActiveRun, UNCLOSED_RUN_REASON};
 pub use file_store::FileStore;
 pub use rest::RestStore;
+pub use sender::{MetricSender, QUEUE_CAPACITY};
+pub use spool::SpoolingStore;
 pub(crate) use validation::{artifact_parts, check_batch};
+
+/// Tag holding a run's name (MLflow's UI reads it).
+pub const RUN_NAME_TAG: &str = "mlflow.runName";
 
 /// Tag holding why a run ended FAILED or KILLED (set by [`ActiveRun::fail`], [`ActiveRun::kill`]
 /// and by an [`ActiveRun`] dropped without being ended).
@@ -214,17 +222,24 @@ pub trait Tracker: Send + Sync {
 
     /// Runs of the given experiments, newest first.
     fn search_runs(&self, experiment_ids: &[String]) -> anyhow::Result<Vec<RunRecord>>;
+
+    /// How many [`log_batch`](Tracker::log_batch) calls a run's background metric sender may have
+    /// in flight at once (1: in logging order).
+    fn max_in_flight(&self) -> usize {
+        1
+    }
 }
 
-/// Open the store a tracking URI names: `http(s)://...` a tracking server ([`RestStore`]);
+/// Open the store a tracking URI names: `http(s)://...` a tracking server ([`RestStore`], with
+/// the offline spool of [`SpoolingStore`] in the folder [`spool::default_spool_dir`] names);
 /// `None`, a path or `file:...` the embedded [`FileStore`] (`./mlruns` when `None`).
 pub fn open(uri: Option<&str>) -> anyhow::Result<std::sync::Arc<dyn Tracker>> {
     let uri = uri.filter(|u| !u.trim().is_empty());
     match uri {
         None => Ok(std::sync::Arc::new(FileStore::open("mlruns")?)),
-        Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
-            Ok(std::sync::Arc::new(RestStore::open(u)?))
-        }
+        Some(u) if u.starts_with("http://") || u.starts_with("https://") => Ok(std::sync::Arc::new(
+            SpoolingStore::new(std::sync::Arc::new(RestStore::open(u)?), spool::default_spool_dir()),
+        )),
         Some(u) if u.starts_with("file:") => Ok(std::sync::Arc::new(FileStore::open_uri(u)?)),
         Some(path) => Ok(std::sync::Arc::new(FileStore::open(path)?)),
     }

@@ -136,6 +136,24 @@ pub struct ApiError {
     pub message: String,
 }
 
+/// The server could not be reached, or kept failing (connection errors, timeouts, 408/429/5xx),
+/// through every retry: an outage, as opposed to an answer refusing the request. It is the
+/// outermost context of such an error (the last try's error is its source), so callers find it with
+/// `error.downcast_ref::<ServerUnavailable>()` or [`is_server_unavailable`].
+#[derive(Debug, thiserror::Error)]
+#[error("{request}: gave up after {tries} tries")]
+pub struct ServerUnavailable {
+    /// `POST http://host/api/2.0/mlflow/runs/log-batch`.
+    pub request: String,
+    /// How many times the request was sent.
+    pub tries: u32,
+}
+
+/// Whether `error` (or any error it wraps) is a [`ServerUnavailable`].
+pub fn is_server_unavailable(error: &anyhow::Error) -> bool {
+    error.downcast_ref::<ServerUnavailable>().is_some()
+}
+
 /// HTTP access to one MLflow server.
 #[derive(Debug, Clone)]
 pub struct RestClient {
@@ -190,8 +208,14 @@ impl RestClient {
 
     /// `POST /api/2.0/mlflow/<endpoint>` with a JSON body, decoded.
     pub fn post<T: DeserializeOwned>(&self, endpoint: &str, body: &impl Serialize) -> anyhow::Result<T> {
-        let url = format!("{}/api/2.0/mlflow/{endpoint}", self.base);
         let body = serde_json::to_vec(body).context("cannot encode the request")?;
+        self.post_encoded(endpoint, body)
+    }
+
+    /// `POST /api/2.0/mlflow/<endpoint>` with a body already encoded as JSON, decoded: what
+    /// [`post`](Self::post) sends, without the encoding (the same retries and credentials).
+    pub fn post_encoded<T: DeserializeOwned>(&self, endpoint: &str, body: Vec<u8>) -> anyhow::Result<T> {
+        let url = format!("{}/api/2.0/mlflow/{endpoint}", self.base);
         let response = self.send(Method::POST, &url, |r| {
             r.header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.clone())
@@ -246,7 +270,10 @@ impl RestClient {
                 Err(e) => return Err(anyhow::Error::new(e).context(request)),
             };
             if retry >= self.settings.max_retries {
-                return Err(error.context(format!("{request}: gave up after {} tries", retry + 1)));
+                return Err(error.context(ServerUnavailable {
+                    request,
+                    tries: retry + 1,
+                }));
             }
             retry += 1;
             let wait = self.settings.backoff(retry);
@@ -457,6 +484,7 @@ mod fake_server_tests {
             .post::<serde_json::Value>("runs/log-batch", &serde_json::json!({}))
             .unwrap_err();
         let api = error.downcast_ref::<ApiError>().unwrap();
+        assert!(!is_server_unavailable(&error), "a refusal is not an outage");
         assert_eq!(api.status, 400);
         assert_eq!(api.code.as_deref(), Some("INVALID_PARAMETER_VALUE"));
         assert_eq!(
@@ -491,7 +519,9 @@ mod fake_server_tests {
             },
         )
         .unwrap();
-        let text = format!("{:#}", client.get::<serde_json::Value>("runs/get", &[]).unwrap_err());
+        let error = client.get::<serde_json::Value>("runs/get", &[]).unwrap_err();
+        let text = format!("{error:#}");
         assert!(text.contains("gave up after 2 tries"), "{text}");
+        assert!(is_server_unavailable(&error));
     }
 }
