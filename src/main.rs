@@ -47,6 +47,8 @@ enum RunsCommand {
     List(commands::runs::RunsListArgs),
     /// Show one run.
     Show(commands::runs::RunsShowArgs),
+    /// Send the runs logged to the offline spool (while their server was unavailable) to it.
+    Sync(commands::sync::SyncArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -84,6 +86,7 @@ fn main() -> ExitCode {
         Command::Runs(RunsCommand::Show(args)) => {
             commands::tracker().and_then(|t| commands::runs::show(t.as_ref(), args, &mut stdout))
         }
+        Command::Runs(RunsCommand::Sync(args)) => commands::sync::run(args, &mut stdout),
         Command::Metrics(args) => commands::metrics::run(args, &registry, &mut stdout),
         Command::Embed(args) => commands::embed::run(args, &registry, &mut stdout),
         Command::Bench(command) => commands::bench::run(command, &mut stdout),

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
+use fairlab_framework::runner::{RESUMED_TAG, RESUME_STEPS_TAG};
+use fairlab_framework::tracking::{self, RunRecord, RunStatus, Tracker};
 use predicates::prelude::*;
 
 fn root() -> &'static Path {
@@ -389,4 +391,255 @@ fn ctrl_c_ends_the_run_as_killed() {
     assert!(std::fs::read_to_string(run.join("tags/fairlab.failure_reason"))
         .unwrap()
         .contains("Ctrl-C"));
+}
+
+/// The run with `id` in the store at `uri`.
+fn read_run(uri: &str, id: &str) -> (std::sync::Arc<dyn Tracker>, RunRecord) {
+    let store = tracking::open(Some(uri)).unwrap();
+    let record = store.get_run(id).unwrap();
+    (store, record)
+}
+
+/// Every file under `dir`, concatenated (lossy UTF-8).
+fn all_text(dir: &Path) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            text.push_str(&all_text(&path));
+        } else {
+            text.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+        }
+    }
+    text
+}
+
+/// Run the quickstart (3 epochs) into the store at `uri`, resume it with the same config, and
+/// check that the second run's metrics follow the first's and nothing else changed.
+fn resume_appends_metrics(sb: &Sandbox, uri: &str) {
+    let first = sb
+        .quickstart(&shared_cache(), &[])
+        .env("MLFLOW_TRACKING_URI", uri)
+        .assert()
+        .success();
+    let id = run_id(&String::from_utf8_lossy(&first.get_output().stdout));
+    let (store, before) = read_run(uri, &id);
+    let history = |key: &str| store.metric_history(&id, key).unwrap();
+    let (loss_before, auc_before) = (history("train_loss"), history("test_auc"));
+    let highest = before.metrics.values().map(|p| p.step).max().unwrap();
+
+    let second = sb
+        .quickstart(&shared_cache(), &[])
+        .env("MLFLOW_TRACKING_URI", uri)
+        .args(["--resume", &id])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&second.get_output().stdout).into_owned();
+    let offset = highest + 1;
+    assert!(
+        stdout.contains(&format!(
+            "run {id} FINISHED (resumed: its new metrics start at step {offset})"
+        )),
+        "{stdout}"
+    );
+
+    let (_, after) = read_run(uri, &id);
+    assert_eq!(after.info.status, RunStatus::Finished);
+    assert!(after.info.end_time.unwrap() >= before.info.end_time.unwrap());
+    assert_eq!(after.params, before.params, "params never change");
+    assert_eq!(after.tags[RESUMED_TAG], "1");
+    assert_eq!(after.tags[RESUME_STEPS_TAG], offset.to_string());
+    let loss = history("train_loss");
+    assert_eq!(loss.len(), 2 * loss_before.len(), "{loss:?}");
+    assert_eq!(
+        loss[..loss_before.len()],
+        loss_before[..],
+        "the first run's points stay"
+    );
+    let resumed_steps: Vec<i64> = loss[loss_before.len()..].iter().map(|p| p.step).collect();
+    let first_steps: Vec<i64> = loss_before.iter().map(|p| p.step + offset).collect();
+    assert_eq!(
+        resumed_steps, first_steps,
+        "the same steps, shifted after the run's own"
+    );
+    let auc = history("test_auc");
+    assert_eq!(auc.len(), 2);
+    assert_eq!((auc[0].step, auc[1].step), (auc_before[0].step, offset));
+    assert_eq!(
+        after.metrics["test_auc"].step, offset,
+        "the latest test_auc is the resumed one"
+    );
+}
+
+#[test]
+fn resume_appends_metrics_after_the_runs_steps_and_keeps_its_params() {
+    let sb = Sandbox::new();
+    resume_appends_metrics(&sb, &format!("file:{}", sb.store().display()));
+    assert_eq!(sb.runs().len(), 1, "no new run");
+}
+
+/// The same against a real MLflow server (`FAIRLAB_MLFLOW_SERVER`, set by scripts/test.sh).
+#[test]
+fn resume_appends_metrics_on_an_mlflow_server() {
+    let Some(server) = std::env::var("FAIRLAB_MLFLOW_SERVER").ok().filter(|s| !s.is_empty()) else {
+        assert!(
+            std::env::var("FAIRLAB_REQUIRE_MLFLOW").as_deref() != Ok("1"),
+            "FAIRLAB_REQUIRE_MLFLOW=1 but FAIRLAB_MLFLOW_SERVER is not set: start one with scripts/mlflow-server.sh start"
+        );
+        eprintln!("SKIPPED: no MLflow server (FAIRLAB_MLFLOW_SERVER); scripts/mlflow-server.sh start");
+        return;
+    };
+    resume_appends_metrics(&Sandbox::new(), &server);
+}
+
+#[test]
+fn resume_with_a_changed_config_is_exit_2_and_leaves_the_run_untouched() {
+    let sb = Sandbox::new();
+    let out = sb.quickstart(&shared_cache(), &[]).assert().success();
+    let id = run_id(&String::from_utf8_lossy(&out.get_output().stdout));
+    let run = &sb.runs()[0];
+    let meta = std::fs::read_to_string(run.join("meta.yaml")).unwrap();
+    sb.quickstart(&shared_cache(), &["debiaser.epochs=4", "seed=5"])
+        .args(["--resume", &id])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains(format!("cannot resume run {id}: its params differ")).and(
+                predicate::str::contains(
+                    "\n  debiaser.epochs: run has 3, config gives 4\n  seed: run has 0, config gives 5",
+                ),
+            ),
+        );
+    assert_eq!(
+        std::fs::read_to_string(run.join("meta.yaml")).unwrap(),
+        meta,
+        "status and end time unchanged"
+    );
+    assert!(!run.join("tags").join(RESUMED_TAG).exists());
+    assert_eq!(
+        std::fs::read_to_string(run.join("metrics/train_loss"))
+            .unwrap()
+            .lines()
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn resume_refuses_unknown_runs_sweeps_and_dry_runs() {
+    let sb = Sandbox::new();
+    let unknown = "0123456789abcdef0123456789abcdef";
+    sb.quickstart(&shared_cache(), &[])
+        .args(["--resume", unknown])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "cannot resume run {unknown}: no run with id {unknown} in the tracking store"
+        )));
+    sb.fairlab()
+        .args(["run", "experiments/sweep-methods.yaml", "--resume", unknown])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--resume continues a single run; experiments/sweep-methods.yaml is a sweep",
+        ));
+    sb.fairlab()
+        .args(["run", "experiments/quickstart.yaml", "--dry-run", "--resume", unknown])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot be used with"));
+    assert!(!sb.store().exists() || sb.runs().is_empty());
+}
+
+#[test]
+fn secrets_never_reach_params_tags_artifacts_or_output() {
+    let sb = Sandbox::new();
+    let text = std::fs::read_to_string(root().join("experiments/quickstart.yaml")).unwrap();
+    let file = sb.write(
+        "secret.yaml",
+        &format!("{text}  tags:\n    api_key: sk-from-the-file-42\n    owner: me\n"),
+    );
+    let secret_set = "tracking.tags.hf_token=hf_from_the_command_line_42";
+    let dry = sb
+        .fairlab()
+        .arg("run")
+        .arg(&file)
+        .args(["--dry-run", "--set", secret_set])
+        .assert()
+        .success();
+    let dry_out = String::from_utf8_lossy(&dry.get_output().stdout).into_owned();
+    assert!(
+        dry_out.contains("hf_token: '***'") && dry_out.contains("api_key: '***'"),
+        "{dry_out}"
+    );
+
+    let out = sb
+        .fairlab()
+        .args(["-vv", "run"])
+        .arg(&file)
+        .args(["--set", "debiaser.epochs=2", "--set", secret_set])
+        .arg("--set")
+        .arg(format!("features.cache_dir={}", shared_cache().display()))
+        .assert()
+        .success();
+    let output = out.get_output();
+    let printed = format!(
+        "{dry_out}{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run = &sb.runs()[0];
+    let stored = all_text(run);
+    for secret in ["sk-from-the-file-42", "hf_from_the_command_line_42"] {
+        assert!(!printed.contains(secret), "{secret} printed");
+        assert!(!stored.contains(secret), "{secret} stored");
+    }
+    let read = |path: &str| std::fs::read_to_string(run.join(path)).unwrap();
+    assert_eq!(read("params/tracking.tags.hf_token"), "***");
+    assert_eq!(read("params/tracking.tags.api_key"), "***");
+    assert_eq!(read("tags/hf_token"), "***");
+    assert_eq!(read("tags/owner"), "me");
+    assert!(read("artifacts/config.yaml").contains("api_key: '***'"));
+}
+
+#[test]
+fn long_values_are_cut_to_mlflows_limits_with_a_warning() {
+    let sb = Sandbox::new();
+    let note = "n".repeat(7000);
+    let out = sb
+        .quickstart(&shared_cache(), &[&format!("tracking.tags.note={note}")])
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("the value of param `tracking.tags.note` is 7000 characters long; MLflow stores at most 6000"),
+        "{stderr}"
+    );
+    let run = &sb.runs()[0];
+    assert_eq!(
+        std::fs::read_to_string(run.join("params/tracking.tags.note")).unwrap(),
+        note[..6000]
+    );
+    assert_eq!(
+        std::fs::read_to_string(run.join("tags/note")).unwrap(),
+        note,
+        "tags hold 8000"
+    );
+}
+
+#[test]
+fn a_bad_tag_key_is_exit_2_with_line_and_column() {
+    let sb = Sandbox::new();
+    let text = std::fs::read_to_string(root().join("experiments/quickstart.yaml")).unwrap();
+    let line = text.lines().count() + 2;
+    let bad = sb.write("bad.yaml", &format!("{text}  tags:\n    a:b: x\n"));
+    sb.fairlab()
+        .arg("run")
+        .arg(&bad)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "bad.yaml:{line}:5: `tracking.tags.a:b`: tag key \"a:b\" contains ':'"
+        )));
+    assert!(!sb.store().exists() || sb.runs().is_empty(), "no run for a bad config");
 }

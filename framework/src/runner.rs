@@ -5,9 +5,13 @@
 //! kinds, bad plugin settings) are reported before a run is created. From then on every failure
 //! ends the run as FAILED with its reason in the `fairlab.failure_reason` tag, so nothing is
 //! silently dropped.
+//!
+//! A run can also be resumed ([`RunOptions::resume`]): the experiment runs again into an ended run
+//! whose params equal the ones the config gives, its metrics logged at steps after the run's own.
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use candle_core::Tensor;
 
@@ -20,7 +24,12 @@ use crate::features::{CacheStatus, FeatureCache, SplitFeatures};
 use crate::interrupt::{self, Interrupted};
 use crate::metric::{evaluate, MetricsReport, PredictionSet};
 use crate::registry::{PluginKind, Registry};
-use crate::tracking::{self, ActiveRun};
+use crate::tracking::{self, ActiveRun, RunRecord, RunStatus, Tracker};
+
+/// Tag counting how often a run was resumed.
+pub const RESUMED_TAG: &str = "fairlab.resumed";
+/// Tag listing, comma-separated in order, the first step of each resume of a run.
+pub const RESUME_STEPS_TAG: &str = "fairlab.resume_steps";
 
 /// Where a run goes and how it is shown.
 #[derive(Debug, Clone, Default)]
@@ -32,6 +41,14 @@ pub struct RunOptions {
     /// More tags for the run (a sweep's trial gets `mlflow.parentRunId` and its ids); they replace
     /// the runner's own tags with the same key.
     pub tags: Vec<(String, String)>,
+    /// Continue this ended run instead of starting one: the config must give exactly the params
+    /// the run has (a difference is a [`ConfigError`] listing each one, and the run is left
+    /// untouched). The run is reopened, keeps its params, tags and config, and gets the new
+    /// metrics at steps after its highest one (the final `val_`/`test_` metrics too, so their
+    /// latest value is the resumed one), the [`RESUMED_TAG`] and [`RESUME_STEPS_TAG`] tags, and
+    /// ends FINISHED, FAILED or KILLED as usual. `tags` and `experiment_name` are ignored (the run
+    /// stays where it is).
+    pub resume: Option<String>,
 }
 
 /// What a finished run produced.
@@ -48,6 +65,8 @@ pub struct RunOutcome {
     pub test: MetricsReport,
     /// Whether features came from the cache.
     pub cache: CacheStatus,
+    /// For a resumed run, the step its new metrics start at.
+    pub resumed_at_step: Option<i64>,
 }
 
 /// A run that failed, with the id of the FAILED run when one was created.
@@ -91,20 +110,19 @@ pub fn validate(registry: &Registry, experiment: &Experiment) -> Result<(), Conf
         })
 }
 
-/// Run one experiment end to end.
+/// Run one experiment end to end, in a new run or, with [`RunOptions::resume`], in an existing one.
 pub fn run(registry: &Registry, experiment: &Experiment, options: &RunOptions) -> Result<RunOutcome, RunError> {
     validate(registry, experiment).map_err(RunError::before_run)?;
-    let c = &experiment.config;
     let tracker = tracking::open(options.tracking_uri.as_deref()).map_err(RunError::before_run)?;
-    let experiment_name = options
-        .experiment_name
-        .clone()
-        .unwrap_or_else(|| c.tracking.experiment.clone());
-    let run_name = c.tracking.run_name.clone().unwrap_or_else(|| c.name.clone());
-    let mut tags = run_tags(experiment);
-    tags.retain(|(k, _)| !options.tags.iter().any(|(o, _)| o == k));
-    tags.extend(options.tags.iter().cloned());
-    let run = ActiveRun::start(tracker.clone(), &experiment_name, &run_name, tags).map_err(RunError::before_run)?;
+    let params = tracking::loggable_params(experiment.flat_params());
+    let (run, experiment_name, beginning) = match &options.resume {
+        None => start(experiment, options, &tracker, params)?,
+        Some(run_id) => resume(experiment, &tracker, run_id, &params)?,
+    };
+    let resumed_at_step = match &beginning {
+        Beginning::New { .. } => None,
+        Beginning::Resumed { step_offset, .. } => Some(*step_offset),
+    };
     let run_id = run.id().to_string();
     let fail = |error: anyhow::Error| RunError {
         error,
@@ -112,7 +130,7 @@ pub fn run(registry: &Registry, experiment: &Experiment, options: &RunOptions) -
         tracking_uri: Some(tracker.uri()),
     };
 
-    match execute(registry, experiment, &run) {
+    match execute(registry, experiment, &run, beginning) {
         Ok((val, test, cache)) => {
             run.finish().map_err(fail)?;
             Ok(RunOutcome {
@@ -122,6 +140,7 @@ pub fn run(registry: &Registry, experiment: &Experiment, options: &RunOptions) -
                 val,
                 test,
                 cache,
+                resumed_at_step,
             })
         }
         Err(error) if error.is::<Interrupted>() => {
@@ -144,6 +163,109 @@ pub fn run(registry: &Registry, experiment: &Experiment, options: &RunOptions) -
             Err(fail(error))
         }
     }
+}
+
+/// How a run's records begin.
+enum Beginning {
+    /// A new run: its params (ready to log) and config are logged first.
+    New { params: Vec<(String, String)> },
+    /// A resumed run, which has its params and config: its metrics start at `step_offset`, and
+    /// `tags` record the resume.
+    Resumed {
+        step_offset: i64,
+        tags: Vec<(String, String)>,
+    },
+}
+
+/// Start a new run with the runner's tags and `options.tags`.
+fn start(
+    experiment: &Experiment,
+    options: &RunOptions,
+    tracker: &Arc<dyn Tracker>,
+    params: Vec<(String, String)>,
+) -> Result<(ActiveRun, String, Beginning), RunError> {
+    let c = &experiment.config;
+    let experiment_name = options
+        .experiment_name
+        .clone()
+        .unwrap_or_else(|| c.tracking.experiment.clone());
+    let run_name = c.tracking.run_name.clone().unwrap_or_else(|| c.name.clone());
+    let mut tags = run_tags(experiment);
+    tags.retain(|(k, _)| !options.tags.iter().any(|(o, _)| o == k));
+    tags.extend(options.tags.iter().cloned());
+    let tags = tracking::loggable_tags(tags);
+    let run = ActiveRun::start(tracker.clone(), &experiment_name, &run_name, tags).map_err(RunError::before_run)?;
+    Ok((run, experiment_name, Beginning::New { params }))
+}
+
+/// Reopen the run `run_id` after checking that it has exactly `params`; the run is not touched
+/// when it cannot be read or its params differ (both [`ConfigError`]s).
+fn resume(
+    experiment: &Experiment,
+    tracker: &Arc<dyn Tracker>,
+    run_id: &str,
+    params: &[(String, String)],
+) -> Result<(ActiveRun, String, Beginning), RunError> {
+    let record = tracker
+        .get_run(run_id)
+        .map_err(|e| RunError::before_run(ConfigError::new(format!("cannot resume run {run_id}: {e:#}"))))?;
+    let differences = param_differences(&record, params);
+    if !differences.is_empty() {
+        return Err(RunError::before_run(ConfigError::new(format!(
+            "cannot resume run {run_id}: its params differ from the ones {} gives, and MLflow params never change (resume with the run's config, or start a new run):\n  {}",
+            experiment.path.display(),
+            differences.join("\n  ")
+        ))));
+    }
+    if record.info.status == RunStatus::Running {
+        tracing::warn!(
+            "run {run_id} is still RUNNING (crashed, or running elsewhere): if another process logs to it, both write to the same steps"
+        );
+    }
+    let step_offset = record.metrics.values().map(|p| p.step + 1).max().unwrap_or(0);
+    let resumes: u64 = record.tags.get(RESUMED_TAG).and_then(|n| n.parse().ok()).unwrap_or(0) + 1;
+    let steps = match record.tags.get(RESUME_STEPS_TAG) {
+        Some(earlier) => format!("{earlier},{step_offset}"),
+        None => step_offset.to_string(),
+    };
+    let tags = tracking::loggable_tags([
+        (RESUMED_TAG.to_string(), resumes.to_string()),
+        (RESUME_STEPS_TAG.to_string(), steps),
+    ]);
+    let experiment_name = tracker
+        .list_experiments()
+        .ok()
+        .and_then(|all| all.into_iter().find(|e| e.experiment_id == record.info.experiment_id))
+        .map_or_else(|| record.info.experiment_id.clone(), |e| e.name);
+    let run = ActiveRun::resume(tracker.clone(), run_id).map_err(RunError::before_run)?;
+    tracing::info!("resuming run {run_id} (resume {resumes}): metrics from step {step_offset}");
+    Ok((run, experiment_name, Beginning::Resumed { step_offset, tags }))
+}
+
+/// Each difference between a run's params and the ones a config gives, as
+/// `key: run has X, config gives Y` (a missing value is `nothing`; a secret's value, which a run
+/// logged before secrets were redacted may hold, is `***`), in key order.
+fn param_differences(record: &RunRecord, params: &[(String, String)]) -> Vec<String> {
+    let config: HashMap<&str, &str> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut keys: Vec<&str> = record
+        .params
+        .keys()
+        .map(String::as_str)
+        .chain(config.keys().copied())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|key| {
+            let shown = |value: Option<&str>| match value {
+                None => "nothing".to_string(),
+                Some(_) if tracking::is_secret_key(key) => tracking::REDACTED.to_string(),
+                Some(v) => crate::sweep::clip(v, 80),
+            };
+            let (run, config) = (record.params.get(key).map(String::as_str), config.get(key).copied());
+            (run != config).then(|| format!("{key}: run has {}, config gives {}", shown(run), shown(config)))
+        })
+        .collect()
 }
 
 fn run_tags(experiment: &Experiment) -> Vec<(String, String)> {
@@ -194,11 +316,20 @@ fn execute(
     registry: &Registry,
     experiment: &Experiment,
     run: &ActiveRun,
+    beginning: Beginning,
 ) -> anyhow::Result<(MetricsReport, MetricsReport, CacheStatus)> {
     let c = &experiment.config;
-    let params: Vec<(String, String)> = experiment.flat_params().into_iter().collect();
-    run.log_params(&params)?;
-    run.log_artifact("config.yaml", experiment.resolved_yaml().as_bytes())?;
+    let metrics = match beginning {
+        Beginning::New { params } => {
+            run.log_params(&params)?;
+            run.log_artifact("config.yaml", experiment.redacted_yaml().as_bytes())?;
+            MetricLog { run, step_offset: 0 }
+        }
+        Beginning::Resumed { step_offset, tags } => {
+            run.set_tags(&tags)?;
+            MetricLog { run, step_offset }
+        }
+    };
 
     let dataset = registry.dataset(&c.dataset)?;
     let backbone = registry.backbone(&c.backbone)?;
@@ -214,7 +345,7 @@ fn execute(
 
     let data = ExperimentData::new(dataset.as_ref(), backbone.as_ref(), features);
     let mut monitor = RunMonitor {
-        run,
+        metrics,
         registry,
         data: &data,
         threshold: c.evaluation.threshold,
@@ -236,7 +367,7 @@ fn execute(
                 .into_iter()
                 .map(|(attribute, auc)| (format!("test_leakage_auc_{attribute}"), auc))
                 .collect();
-            run.log_metrics(0, &borrowed(&leakage))?;
+            metrics.log(0, &borrowed(&leakage))?;
         }
         predictor
     };
@@ -251,7 +382,7 @@ fn execute(
     for split in [Split::Val, Split::Test] {
         let scores = predictor.predict(&data, split)?;
         let report = score(registry, &data, split, &scores, c.evaluation.threshold)?;
-        run.log_metrics(0, &borrowed(&report.flatten(split.as_str())))?;
+        metrics.log(0, &borrowed(&report.flatten(split.as_str())))?;
         run.log_artifact(
             &format!("predictions/{split}.csv"),
             predictions_csv(&data, split, &scores).as_bytes(),
@@ -266,6 +397,21 @@ fn execute(
     let val = reports.pop().expect("two reports");
     run.log_artifact("metrics.json", serde_json::to_string_pretty(&test)?.as_bytes())?;
     Ok((val, test, cache_status))
+}
+
+/// Logs a run's metrics at steps shifted by `step_offset`, so that a resumed run's steps continue
+/// after the ones it had.
+#[derive(Clone, Copy)]
+struct MetricLog<'a> {
+    run: &'a ActiveRun,
+    step_offset: i64,
+}
+
+impl MetricLog<'_> {
+    /// Log `values` at `step` (plus the offset).
+    fn log(&self, step: i64, values: &[(&str, f64)]) -> anyhow::Result<()> {
+        self.run.log_metrics(self.step_offset + step, values)
+    }
 }
 
 fn describe_cache(status: &CacheStatus) -> String {
@@ -394,7 +540,7 @@ impl DataAccess for ExperimentData<'_> {
 
 /// Logs what the debiaser reports to the run.
 struct RunMonitor<'a> {
-    run: &'a ActiveRun,
+    metrics: MetricLog<'a>,
     registry: &'a Registry,
     data: &'a ExperimentData<'a>,
     threshold: f64,
@@ -406,7 +552,7 @@ impl TrainingMonitor for RunMonitor<'_> {
         interrupt::check()?;
         let mut values = vec![("train_loss".to_string(), train_loss)];
         if !train_loss.is_finite() {
-            self.run.log_metrics(epoch as i64, &borrowed(&values))?;
+            self.metrics.log(epoch as i64, &borrowed(&values))?;
             anyhow::bail!(RunFailure::new(format!(
                 "the training loss is {train_loss} at epoch {epoch}"
             )));
@@ -414,12 +560,12 @@ impl TrainingMonitor for RunMonitor<'_> {
         if let Some(scores) = val_scores {
             values.extend(score(self.registry, self.data, Split::Val, scores, self.threshold)?.flatten("val"));
         }
-        self.run.log_metrics(epoch as i64, &borrowed(&values))
+        self.metrics.log(epoch as i64, &borrowed(&values))
     }
 
     fn log(&mut self, step: usize, values: &[(&str, f64)]) -> anyhow::Result<()> {
         interrupt::check()?;
-        self.run.log_metrics(step as i64, values)
+        self.metrics.log(step as i64, values)
     }
 
     fn progress(&mut self, done: usize, total: usize) {
@@ -427,5 +573,51 @@ impl TrainingMonitor for RunMonitor<'_> {
             .bar
             .get_or_insert_with(|| crate::progress::bar(total as u64, "training"));
         bar.set_position(done as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tracking::RunInfo;
+
+    fn record(params: &[(&str, &str)]) -> RunRecord {
+        RunRecord {
+            info: RunInfo {
+                run_id: "r".into(),
+                experiment_id: "1".into(),
+                run_name: "r".into(),
+                status: RunStatus::Finished,
+                start_time: 0,
+                end_time: Some(1),
+                artifact_uri: String::new(),
+            },
+            params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            tags: Default::default(),
+            metrics: Default::default(),
+        }
+    }
+
+    fn owned(params: &[(&str, &str)]) -> Vec<(String, String)> {
+        params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn param_differences_list_changed_added_and_removed_keys() {
+        let run = record(&[("a", "1"), ("b", "2"), ("gone", "x"), ("hf_token", "hf_old")]);
+        let same = [("gone", "x"), ("b", "2"), ("a", "1"), ("hf_token", "hf_old")];
+        assert!(param_differences(&run, &owned(&same)).is_empty());
+        assert_eq!(
+            param_differences(
+                &run,
+                &owned(&[("a", "1"), ("b", "3"), ("hf_token", "***"), ("new", &"y".repeat(100))])
+            ),
+            [
+                "b: run has 2, config gives 3".to_string(),
+                "gone: run has x, config gives nothing".to_string(),
+                "hf_token: run has ***, config gives ***".to_string(),
+                format!("new: run has nothing, config gives {}…", "y".repeat(79)),
+            ]
+        );
     }
 }

@@ -8,6 +8,7 @@ pub mod plugins;
 pub mod run;
 pub mod runs;
 pub mod sweep;
+pub mod sync;
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -1,5 +1,5 @@
-//! `fairlab run EXPERIMENT.yaml [--set KEY=VALUE]... [--dry-run]`. A file with a `sweep:` section
-//! is a sweep and goes to [`super::sweep`].
+//! `fairlab run EXPERIMENT.yaml [--set KEY=VALUE]... [--dry-run | --resume RUN_ID]`. A file with a
+//! `sweep:` section is a sweep and goes to [`super::sweep`].
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,9 +18,14 @@ pub struct RunArgs {
     /// Override any key of the file, e.g. `--set debiaser.epochs=5` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
-    /// Check the experiment and print the resolved config (a sweep: the plan) without running it.
-    #[arg(long)]
+    /// Check the experiment and print the resolved config, secrets shown as `***` (a sweep: the
+    /// plan) without running it.
+    #[arg(long, conflicts_with = "resume")]
     pub dry_run: bool,
+    /// Continue this ended run: the experiment runs again into it, its new metrics at later steps.
+    /// The config must give exactly the run's params (exit 2 listing each difference otherwise).
+    #[arg(long, value_name = "RUN_ID")]
+    pub resume: Option<String>,
     /// A sweep's directory (default: `.fairlab/sweeps/<name>-<8 hex of the sweep id>`).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
@@ -31,7 +36,15 @@ pub struct RunArgs {
 
 /// Run the experiment and print its test metrics; the exit code follows the outcome.
 pub fn run(args: &RunArgs, registry: &Registry) -> ExitCode {
-    if sweep::declares_sweep(&args.experiment) {
+    let is_sweep = sweep::declares_sweep(&args.experiment);
+    if is_sweep && args.resume.is_some() {
+        eprintln!(
+            "error: --resume continues a single run; {} is a sweep (`fairlab sweep resume` runs its unfinished trials again)",
+            args.experiment.display()
+        );
+        return ExitCode::from(2);
+    }
+    if is_sweep {
         return super::sweep::run(args, registry);
     }
     if args.dir.is_some() || args.execution.any() {
@@ -53,7 +66,7 @@ pub fn run(args: &RunArgs, registry: &Registry) -> ExitCode {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
-        print!("{}", experiment.resolved_yaml());
+        print!("{}", experiment.redacted_yaml());
         eprintln!("{}: valid; nothing was run (--dry-run)", args.experiment.display());
         return ExitCode::SUCCESS;
     }
@@ -64,6 +77,7 @@ pub fn run(args: &RunArgs, registry: &Registry) -> ExitCode {
         tracking_uri: super::tracking_uri(),
         experiment_name: std::env::var("MLFLOW_EXPERIMENT_NAME").ok().filter(|n| !n.is_empty()),
         tags: Vec::new(),
+        resume: args.resume.clone(),
     };
     match runner::run(registry, &experiment, &options) {
         Ok(outcome) => {
@@ -84,7 +98,13 @@ pub fn run(args: &RunArgs, registry: &Registry) -> ExitCode {
             );
             print!("{}", outcome.test.to_table());
             println!();
-            println!("run {} FINISHED", outcome.run_id);
+            match outcome.resumed_at_step {
+                Some(step) => println!(
+                    "run {} FINISHED (resumed: its new metrics start at step {step})",
+                    outcome.run_id
+                ),
+                None => println!("run {} FINISHED", outcome.run_id),
+            }
             println!(
                 "logged to {} (experiment '{}')",
                 outcome.tracking_uri, outcome.experiment_name

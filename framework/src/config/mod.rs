@@ -7,8 +7,12 @@
 //! [`PluginSpec`]s that the selected plugin deserialises into its own typed settings with
 //! [`PluginSpec::parse`]. Every [`ConfigError`] carries the dotted key; [`Experiment::locate`] adds
 //! file, line and column from a [`SourceMap`] of the file (or names the `--set` it came from).
+//! Keys a run would log (params, `tracking.tags`) are checked against MLflow's key rules on load;
+//! what a run shows of the config has its secrets redacted ([`Experiment::redacted_yaml`],
+//! [`crate::tracking::is_secret_key`]).
 
 mod experiment;
+mod logged_keys;
 mod overrides;
 mod plugin_spec;
 mod source_map;
@@ -87,19 +91,29 @@ impl Experiment {
         locate(&self.source_map, &self.overrides, error)
     }
 
-    /// The resolved config as YAML (saved with every run).
-    pub fn resolved_yaml(&self) -> String {
-        serde_norway::to_string(&self.config).expect("an experiment config always serialises")
+    /// The resolved config as YAML with the value of every secret key (see
+    /// [`is_secret_key`](crate::tracking::is_secret_key)) replaced by `***`: what a run saves as
+    /// its `config.yaml` artifact and `--dry-run` prints.
+    pub fn redacted_yaml(&self) -> String {
+        let mut value = serde_norway::to_value(&self.config).expect("an experiment config always serialises");
+        crate::tracking::redact_yaml(&mut value);
+        serde_norway::to_string(&value).expect("a YAML value always serialises")
     }
 
     /// The resolved config flattened to dotted keys (MLflow params): scalars as written, lists as
-    /// YAML flow sequences.
+    /// YAML flow sequences. Values are raw: secrets included, long values whole (a run logs them
+    /// through [`loggable_params`](crate::tracking::loggable_params)).
     pub fn flat_params(&self) -> BTreeMap<String, String> {
-        let value = serde_norway::to_value(&self.config).expect("an experiment config always serialises");
-        let mut out = BTreeMap::new();
-        flatten(&value, "", &mut out);
-        out
+        flat_params_of(&self.config)
     }
+}
+
+/// A config flattened to dotted keys, see [`Experiment::flat_params`].
+fn flat_params_of(config: &ExperimentConfig) -> BTreeMap<String, String> {
+    let value = serde_norway::to_value(config).expect("an experiment config always serialises");
+    let mut out = BTreeMap::new();
+    flatten(&value, "", &mut out);
+    out
 }
 
 /// Locate an error's key: in the `--set` that wrote it (or a section containing it), else in the file.
@@ -159,10 +173,13 @@ pub(crate) fn parse_document(source: &str, text: &str) -> Result<(Value, SourceM
     Ok((doc, SourceMap::build(source, text)))
 }
 
-/// Deserialise a (resolved) document into the typed config; errors carry the dotted key only.
+/// Deserialise a (resolved) document into the typed config and check the keys a run would log
+/// from it; errors carry the dotted key only.
 pub(crate) fn config_from_value(mut doc: Value) -> Result<ExperimentConfig, ConfigError> {
     mark_plugin_paths(&mut doc, "");
-    deserialize_at("", doc)
+    let config = deserialize_at("", doc)?;
+    logged_keys::check(&config)?;
+    Ok(config)
 }
 
 /// Deserialise the value found at the dotted key `base` (empty for the whole document); errors

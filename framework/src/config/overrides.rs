@@ -13,7 +13,8 @@ pub struct Override {
     pub key: String,
     /// The value, parsed as YAML (`3`, `1e-3`, `true`, `[sex, age]`, `{kind: sgd}`, or a string).
     pub value: Value,
-    /// The override as written, for messages.
+    /// The override as written, for messages; `KEY=***` when the key is a secret (see
+    /// [`is_secret_key`](crate::tracking::is_secret_key)).
     pub raw: String,
     /// `None` for a command-line `--set`; for a value written in the experiment file (a sweep
     /// parameter), the dotted key of the file where it is written (e.g.
@@ -23,13 +24,14 @@ pub struct Override {
 
 impl Override {
     /// Parse `KEY=VALUE`.
-    pub fn parse(raw: &str) -> Result<Override, ConfigError> {
+    pub fn parse(written: &str) -> Result<Override, ConfigError> {
+        let raw = crate::tracking::redact_assignment(written);
         let bad = |why: &str| {
             ConfigError::new(format!(
                 "--set {raw}: {why}; expected KEY=VALUE, e.g. --set debiaser.epochs=5"
             ))
         };
-        let (key, value) = raw.split_once('=').ok_or_else(|| bad("no `=`"))?;
+        let (key, value) = written.split_once('=').ok_or_else(|| bad("no `=`"))?;
         let key = key.trim();
         if key.is_empty() || key.split('.').any(|s| s.trim().is_empty()) {
             return Err(bad("empty key segment"));
@@ -42,7 +44,7 @@ impl Override {
         Ok(Override {
             key: key.to_string(),
             value,
-            raw: raw.to_string(),
+            raw,
             origin: None,
         })
     }

@@ -100,13 +100,31 @@ fn missing_kind_and_bad_yaml_are_clear() {
 }
 
 #[test]
-fn resolved_yaml_round_trips_and_flattens() {
+fn redacted_yaml_round_trips_and_flattens() {
     let e = load(EXP, &["debiaser.epochs=7"]).unwrap();
-    let again = load(&e.resolved_yaml(), &[]).unwrap();
+    let again = load(&e.redacted_yaml(), &[]).unwrap();
     assert_eq!(again.config, e.config);
     let params = e.flat_params();
     assert_eq!(params["debiaser.epochs"], "7");
     assert_eq!(params["debiaser.optimizer.kind"], "adamw");
     assert_eq!(params["features.batch_size"], "64");
     assert!(!params.keys().any(|k| k.contains("__fairlab")));
+}
+
+#[test]
+fn redacted_yaml_hides_secrets_and_flat_params_keep_them() {
+    let e = load(EXP, &["tracking.tags.hf_token=hf_abc", "tracking.tags.owner=me"]).unwrap();
+    let yaml = e.redacted_yaml();
+    assert!(!yaml.contains("hf_abc"), "{yaml}");
+    assert!(yaml.contains("hf_token: '***'") && yaml.contains("owner: me"), "{yaml}");
+    assert_eq!(e.flat_params()["tracking.tags.hf_token"], "hf_abc");
+}
+
+#[test]
+fn a_secret_set_flag_is_shown_without_its_value() {
+    let err = load(EXP, &["tracking.tags.hf_token=[unclosed"])
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("unclosed"), "{err}");
+    assert!(err.contains("--set tracking.tags.hf_token=***"), "{err}");
 }

@@ -126,8 +126,8 @@ fn parent_run(
             .iter()
             .map(|p| (format!("sweep.parameters.{}", p.path), p.distribution.to_string())),
     );
-    run.log_params(&params)?;
-    run.log_artifact(PLAN_FILE, &std::fs::read(dir.path().join(PLAN_FILE))?)?;
+    run.log_params(&tracking::loggable_params(params))?;
+    run.log_artifact(PLAN_FILE, plan.redacted_json()?.as_bytes())?;
     let parent = ParentRun {
         tracking_uri: tracker.uri(),
         experiment_name,

@@ -13,6 +13,7 @@ use super::canonical::{config_json, sweep_id, to_json, trial_id};
 use super::{clip, Distribution, Method, SweepSpec};
 use crate::config::{self, Experiment, ExperimentConfig, Override};
 use crate::error::ConfigError;
+use crate::tracking::{is_secret_key, redact_assignment};
 
 /// The plan's file name inside a sweep directory.
 pub const PLAN_FILE: &str = "plan.json";
@@ -34,7 +35,7 @@ pub struct SweepPlan {
     pub name: String,
     /// The sweep file it was planned from.
     pub experiment: PathBuf,
-    /// The `--set KEY=VALUE` flags it was planned with.
+    /// The `--set KEY=VALUE` flags it was planned with (a secret's value shown as `***`).
     pub cli_overrides: Vec<String>,
     /// The validated `sweep:` section.
     pub spec: SweepSpec,
@@ -68,6 +69,9 @@ impl SweepPlan {
     /// [`ExperimentConfig`] and handed to `check` (the CLI validates plugin settings there). Errors
     /// name the trial and the key, at the file position of the sweep value that caused them.
     ///
+    /// A secret (see [`is_secret_key`]) cannot be swept: its values would be in the plan and in the
+    /// parent run's params.
+    ///
     /// Trials with the same resolved config as an earlier one are dropped (with a note), and a grid
     /// keeps its first `run_cap` trials. The sweep id digests the sorted trial ids: re-planning the
     /// same sweep, in any key order, gives the same id, and any change to what would run gives a
@@ -90,6 +94,21 @@ impl SweepPlan {
             .and_then(|m| m.remove("sweep"))
             .ok_or_else(|| ConfigError::new(format!("{} has no `sweep:` section", path.display())))?;
         let spec = SweepSpec::from_value(section, &doc).map_err(|e| config::locate(&source_map, &on_sweep, e))?;
+        if let Some(secret) = spec.paths().find(|p| is_secret_key(p)) {
+            let key = if spec.parameters.iter().any(|p| p.path == secret) {
+                format!("sweep.parameters.{secret}")
+            } else {
+                "sweep.zip".to_string()
+            };
+            return Err(config::locate(
+                &source_map,
+                &on_sweep,
+                ConfigError::at_key(
+                    key,
+                    format!("`{secret}` is a secret and cannot be swept: its values would be written to the plan and the parent run's params"),
+                ),
+            ));
+        }
         for o in &on_trials {
             let covers = |p: &&str| *p == o.key || p.starts_with(&format!("{}.", o.key));
             if let Some(swept) = spec.paths().find(covers) {
@@ -158,7 +177,7 @@ impl SweepPlan {
             sweep_id: sweep_id(trials.iter().map(|t| t.id.as_str())),
             name,
             experiment: path.to_path_buf(),
-            cli_overrides: cli_overrides.to_vec(),
+            cli_overrides: cli_overrides.iter().map(|o| redact_assignment(o)).collect(),
             spec,
             notes,
             trials,
@@ -191,6 +210,15 @@ impl SweepPlan {
         crate::tensor_io::write_atomic(&path, (json + "\n").as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
         Ok(path)
+    }
+
+    /// The plan as `plan.json` holds it, with the value of every secret key of the trials' configs
+    /// shown as `***`: what the parent run keeps as its `plan.json` artifact (the file itself
+    /// keeps the values, which the trials run with).
+    pub fn redacted_json(&self) -> anyhow::Result<String> {
+        let mut value = serde_norway::to_value(self).context("cannot serialise the sweep plan")?;
+        crate::tracking::redact_yaml(&mut value);
+        Ok(serde_json::to_string_pretty(&value).context("cannot serialise the sweep plan")? + "\n")
     }
 
     /// Load `dir/plan.json`, checking its format, that every trial's config still has its id and

@@ -385,6 +385,35 @@ fn the_plan_round_trips_through_plan_json() {
 }
 
 #[test]
+fn secrets_stay_out_of_the_plan_artifact_and_cannot_be_swept() {
+    let text = sweep("  method: grid\n  parameters:\n    seed: {values: [0, 1]}\n");
+    let text = text.replacen("seed: 3\n", "seed: 3\ntracking:\n  tags: {hf_token: hf_in_file}\n", 1);
+    let p = plan(&text, &["tracking.tags.api_key=hf_on_command_line"]).unwrap();
+    assert_eq!(p.cli_overrides, ["tracking.tags.api_key=***"]);
+    assert_eq!(
+        p.trials[0].config.tracking.tags["hf_token"], "hf_in_file",
+        "trials run with the value"
+    );
+    let json = p.redacted_json().unwrap();
+    assert!(
+        !json.contains("hf_in_file") && !json.contains("hf_on_command_line"),
+        "{json}"
+    );
+    assert!(json.contains("\"hf_token\": \"***\""), "{json}");
+    let shown: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(shown["trials"][1]["config"]["seed"], 1);
+
+    let swept = text.replace(
+        "    seed: {values: [0, 1]}",
+        "    tracking.tags.hf_token: {values: [a, b]}",
+    );
+    let err = plan(&swept, &[]).unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("sweep.parameters.tracking.tags.hf_token"));
+    assert!(err.message.contains("is a secret and cannot be swept"), "{err}");
+    assert_eq!(err.location.unwrap().line, Some(line_of(&swept, "hf_token: {values")));
+}
+
+#[test]
 fn sweep_files_are_recognised() {
     let dir = tempfile::tempdir().unwrap();
     let (yes, no) = (dir.path().join("yes.yaml"), dir.path().join("no.yaml"));

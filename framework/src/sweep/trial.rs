@@ -72,6 +72,7 @@ pub fn run_trial(registry: &Registry, dir: &SweepDir, index: usize) -> anyhow::R
             ("fairlab.trial_index".to_string(), index.to_string()),
             ("fairlab.attempt".to_string(), attempt.to_string()),
         ],
+        resume: None,
     };
     let started = Instant::now();
     let outcome = runner::run(registry, &experiment, &options);

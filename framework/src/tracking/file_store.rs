@@ -35,9 +35,7 @@ use sha2::{Digest, Sha256};
 
 use super::limits::MAX_TAG_VALUE_LENGTH;
 use super::validation::{artifact_parts, check_batch, validate_key, validate_value_length};
-use super::{
-    now_ms, ArtifactEntry, ExperimentInfo, MetricPoint, RunInfo, RunRecord, RunStatus, Tracker, RUN_NAME_TAG,
-};
+use super::{now_ms, ArtifactEntry, ExperimentInfo, MetricPoint, RunInfo, RunRecord, RunStatus, Tracker, RUN_NAME_TAG};
 
 /// Name of the metadata file of experiments and runs.
 const META_FILE: &str = "meta.yaml";

@@ -5,6 +5,7 @@
 
 mod active_run;
 mod file_store;
+mod redaction;
 pub mod rest;
 mod sender;
 pub mod spool;
@@ -17,9 +18,11 @@ use serde::{Deserialize, Serialize};
 
 pub use active_run::{ActiveRun, UNCLOSED_RUN_REASON};
 pub use file_store::FileStore;
+pub use redaction::{is_secret_key, loggable_params, loggable_tags, redact_assignment, redact_yaml, REDACTED};
 pub use rest::RestStore;
 pub use sender::{MetricSender, QUEUE_CAPACITY};
 pub use spool::SpoolingStore;
+pub(crate) use validation::validate_key;
 pub(crate) use validation::{artifact_parts, check_batch};
 
 /// Tag holding a run's name (MLflow's UI reads it).

@@ -95,13 +95,18 @@ impl MetricSender {
 
     /// Queue a point; waits only when the queue is full.
     pub fn send(&self, point: MetricPoint) -> anyhow::Result<()> {
-        let queue = self
-            .queue
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("metrics for {} can no longer be logged: the sender was shut down", self.target))?;
+        let queue = self.queue.as_ref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "metrics for {} can no longer be logged: the sender was shut down",
+                self.target
+            )
+        })?;
         self.shared.queued.fetch_add(1, Ordering::SeqCst);
         queue.send(point).map_err(|_| {
-            anyhow::anyhow!("metrics for {} can no longer be logged: the sender's workers stopped", self.target)
+            anyhow::anyhow!(
+                "metrics for {} can no longer be logged: the sender's workers stopped",
+                self.target
+            )
         })
     }
 

@@ -524,7 +524,12 @@ mod tests {
     }
 
     fn steps(store: &dyn Tracker, run_id: &str, key: &str) -> Vec<i64> {
-        let mut steps: Vec<i64> = store.metric_history(run_id, key).unwrap().iter().map(|p| p.step).collect();
+        let mut steps: Vec<i64> = store
+            .metric_history(run_id, key)
+            .unwrap()
+            .iter()
+            .map(|p| p.step)
+            .collect();
         steps.sort_unstable();
         steps
     }
@@ -568,9 +573,15 @@ mod tests {
         assert!(server.store.metric_history(&id, "acc").unwrap()[0].value.is_nan());
         assert_eq!(record.params["lr"], "0.1");
         assert_eq!(record.tags["phase"], "after");
-        assert!(!record.tags.keys().any(|k| k.starts_with(TAG_PREFIX)), "spool tags stay local");
+        assert!(
+            !record.tags.keys().any(|k| k.starts_with(TAG_PREFIX)),
+            "spool tags stay local"
+        );
         assert_eq!(server.store.read_artifact(&id, "nested/metrics.json").unwrap(), b"{}");
-        assert!(pending_runs(&spool).unwrap().is_empty(), "a synced run is not pending any more");
+        assert!(
+            pending_runs(&spool).unwrap().is_empty(),
+            "a synced run is not pending any more"
+        );
     }
 
     #[test]
@@ -594,7 +605,10 @@ mod tests {
         assert_eq!(record.info.run_name, "born-offline");
         assert_eq!(record.info.status, RunStatus::Failed);
         assert_eq!(record.tags[crate::tracking::FAILURE_REASON_TAG], "diverged");
-        assert_eq!(steps(&server.store, &synced.server_run_id, "loss"), (0..10).collect::<Vec<_>>());
+        assert_eq!(
+            steps(&server.store, &synced.server_run_id, "loss"),
+            (0..10).collect::<Vec<_>>()
+        );
         let experiment = server.store.get_or_create_experiment("offline-exp").unwrap();
         assert_eq!(record.info.experiment_id, experiment);
         // The server's id is recorded in the spool before anything else is sent.

@@ -35,11 +35,7 @@ pub struct SyncedRun {
 
 /// The spool's runs still waiting to be synced, oldest first.
 pub fn pending_runs(spool: &FileStore) -> anyhow::Result<Vec<RunRecord>> {
-    let experiments: Vec<String> = spool
-        .list_experiments()?
-        .into_iter()
-        .map(|e| e.experiment_id)
-        .collect();
+    let experiments: Vec<String> = spool.list_experiments()?.into_iter().map(|e| e.experiment_id).collect();
     let mut runs: Vec<RunRecord> = spool
         .search_runs(&experiments)?
         .into_iter()
