@@ -83,7 +83,7 @@ fn trial_rows(stdout: &str) -> Vec<(usize, String)> {
 }
 
 #[test]
-fn the_methods_sweep_dry_run_lists_25_trials_and_writes_nothing() {
+fn the_methods_sweep_dry_run_lists_35_trials_and_writes_nothing() {
     let sb = Sandbox::new();
     let out = stdout(sb.fairlab().arg("run").arg(methods()).arg("--dry-run"));
     for expected in [
@@ -92,9 +92,9 @@ fn the_methods_sweep_dry_run_lists_25_trials_and_writes_nothing() {
         "method:    grid",
         "metric:    test_auc (maximize)",
         "pareto:    test_sex_deodds (minimize)",
-        "trials:    25",
+        "trials:    35",
         "  seed ~ categorical [0, 1, 2, 3, 4]",
-        "  zip name, debiaser (5 points)",
+        "  zip name, debiaser (7 points)",
     ] {
         assert!(out.contains(expected), "missing {expected:?} in\n{out}");
     }
@@ -104,7 +104,7 @@ fn the_methods_sweep_dry_run_lists_25_trials_and_writes_nothing() {
         ["#", "id", "seed", "name", "debiaser"]
     );
     let rows = trial_rows(&out);
-    assert_eq!(rows.len(), 25);
+    assert_eq!(rows.len(), 35);
     assert!(rows.iter().enumerate().all(|(i, (index, _))| *index == i));
     let dne = out.lines().find(|l| l.starts_with("1 ")).unwrap();
     assert!(
@@ -137,15 +137,15 @@ fn sbatch_refusing_the_sweep_keeps_the_plan_and_exits_1_with_its_message() {
             "sbatch refused the sweep's job array (exit 1): sbatch: error: invalid partition specified: gpu",
         ));
     let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
-    assert!(stdout.contains("trials: 25 PENDING"), "{stdout}");
+    assert!(stdout.contains("trials: 35 PENDING"), "{stdout}");
     let dir = std::fs::read_dir(sb.sweeps()).unwrap().next().unwrap().unwrap().path();
     let plan: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("plan.json")).unwrap()).unwrap();
     let trials = plan["trials"].as_array().unwrap();
-    assert_eq!(trials.len(), 25);
+    assert_eq!(trials.len(), 35);
     assert_eq!(trials[1]["config"]["debiaser"]["kind"], "dne");
     assert_eq!(trials[1]["config"]["name"], "dne-adam");
-    assert_eq!(trials[5]["config"]["seed"], 1);
+    assert_eq!(trials[7]["config"]["seed"], 1);
     assert_eq!(plan["spec"]["execution"]["slurm"]["partition"], "gpu");
     let name = dir.file_name().unwrap().to_string_lossy().into_owned();
     assert_eq!(
@@ -243,7 +243,7 @@ fn a_bad_plugin_setting_in_one_trial_points_at_its_sweep_value() {
     let line = text.lines().position(|l| l.contains("by: groop")).unwrap() + 1;
     sb.fairlab().arg("run").arg(&file).assert().code(2).stderr(
         predicate::str::contains(format!(
-            "methods.yaml:{line}:11: `debiaser.by`: in trial 3 (seed=0, name=resampling"
+            "methods.yaml:{line}:11: `debiaser.by`: in trial 5 (seed=0, name=resampling"
         ))
         .and(predicate::str::contains("unknown variant `groop`")),
     );
@@ -702,5 +702,5 @@ fn a_second_driver_is_refused_and_a_trial_needs_an_index() {
         .arg(&dir)
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("has 25 trials (0..=24); there is no trial 99"));
+        .stderr(predicate::str::contains("has 35 trials (0..=34); there is no trial 99"));
 }
