@@ -239,6 +239,25 @@ fn runs_of(store: &RestStore, experiment: &str) -> Vec<RunRecord> {
     store.search_runs(&[id]).unwrap()
 }
 
+/// Wait until `child`'s run in `experiment` has logged a training epoch to the server; the run.
+fn wait_for_training(child: &mut std::process::Child, rest: &RestStore, experiment: &str) -> RunRecord {
+    let started = Instant::now();
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(600), "training never started");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "fairlab exited before training was seen"
+        );
+        if let Some(run) = runs_of(rest, experiment)
+            .into_iter()
+            .find(|r| r.metrics.contains_key("train_loss"))
+        {
+            return run;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn every_field_the_quickstart_logs_reads_back_identically_through_rest_and_python() {
     let Some(server) = shared_server() else { return };
@@ -368,18 +387,7 @@ fn ctrl_c_ends_a_server_run_as_killed_with_every_logged_epoch() {
         .spawn()
         .unwrap();
     let rest = RestStore::open(&server).unwrap();
-    let started = Instant::now();
-    let run = loop {
-        assert!(started.elapsed() < Duration::from_secs(600), "training never started");
-        assert!(child.try_wait().unwrap().is_none(), "fairlab exited early");
-        if let Some(run) = runs_of(&rest, &experiment)
-            .into_iter()
-            .find(|r| r.metrics.contains_key("train_loss"))
-        {
-            break run;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let run = wait_for_training(&mut child, &rest, &experiment);
     std::thread::sleep(Duration::from_millis(500));
     assert!(Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -461,21 +469,7 @@ fn a_server_killed_mid_run_and_restarted_gets_the_whole_run_from_runs_sync() {
         .spawn()
         .unwrap();
     let rest = RestStore::open(&server).unwrap();
-    let started = Instant::now();
-    let run = loop {
-        assert!(started.elapsed() < Duration::from_secs(600), "training never started");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "fairlab ended before the server was stopped"
-        );
-        if let Some(run) = runs_of(&rest, &experiment)
-            .into_iter()
-            .find(|r| r.metrics.contains_key("train_loss"))
-        {
-            break run;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let run = wait_for_training(&mut child, &rest, &experiment);
     stop_server(&server_dir);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
