@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # A real MLflow tracking server for fairlab's tests and for trying the REST store locally.
 #
-# Usage: scripts/mlflow-server.sh start [--basic-auth] [--port P] | stop | status
+# Usage: scripts/mlflow-server.sh start [--basic-auth] [--port P] [--workers W] | stop | status
 #   start   install the pinned mlflow (3.17.2, with its [auth] extra) into the venv when missing,
 #           start `mlflow server` on 127.0.0.1 (a free port unless --port) with a sqlite backend and a
 #           local artifact root under $FAIRLAB_MLFLOW_DIR, wait until /health answers, and print the
 #           environment to use (`export MLFLOW_TRACKING_URI=http://127.0.0.1:PORT`). Job execution is
 #           off (MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false) and the SQL pool is widened, as MLflow
 #           recommends for many clients. --basic-auth starts `--app-name basic-auth` with an admin
-#           user whose credentials are printed too (MLFLOW_TRACKING_USERNAME/PASSWORD).
+#           user whose credentials are printed too (MLFLOW_TRACKING_USERNAME/PASSWORD). --workers
+#           sets uvicorn's worker processes (default 2; MLflow's own default is 4).
 #   stop    stop the server started in $FAIRLAB_MLFLOW_DIR (by its recorded PID).
 #   status  exit 0 when that server answers /health.
 #
@@ -46,11 +47,12 @@ PY
 }
 
 start() {
-  local port="" auth=0
+  local port="" auth=0 workers=2
   while [ $# -gt 0 ]; do
     case "$1" in
       --basic-auth) auth=1; shift ;;
       --port) port=${2:-}; shift 2 ;;
+      --workers) workers=${2:-}; shift 2 ;;
       *) echo "mlflow-server.sh: unknown option $1" >&2; exit 2 ;;
     esac
   done
@@ -61,7 +63,7 @@ start() {
     exit 1
   fi
   port=${port:-$(free_port)}
-  local args=(server --host 127.0.0.1 --port "$port" --workers 2
+  local args=(server --host 127.0.0.1 --port "$port" --workers "$workers"
     --backend-store-uri "sqlite:///$DIR/mlflow.db" --artifacts-destination "$DIR/artifacts")
   if [ "$auth" = 1 ]; then
     cat > "$DIR/auth.ini" <<INI

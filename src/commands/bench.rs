@@ -1,6 +1,7 @@
-//! `fairlab bench backbone`: image-feature throughput of CLIP's vision tower and the time of one
-//! DNE-style step (forward + backward into an input-noise plane through the frozen encoder), as
-//! JSON lines that `scripts/bench-backbone.sh` sets beside PyTorch's numbers from the same run.
+//! The benchmarks. `fairlab bench tracking` is in [`tracking`]; this file holds `fairlab bench
+//! backbone`: image-feature throughput of CLIP's vision tower and the time of one DNE-style step
+//! (forward + backward into an input-noise plane through the frozen encoder), as JSON lines that
+//! `scripts/bench-backbone.sh` sets beside PyTorch's numbers from the same run.
 //!
 //! The weights are random (no pretrained CLIP can be had here) in the real architecture of
 //! `openai/clip-vit-base-patch16`: compute does not depend on the values.
@@ -17,11 +18,16 @@ use fairlab_framework::device::{parse_dtype, select_device};
 use fairlab_framework::preprocess::{OPENAI_CLIP_MEAN, OPENAI_CLIP_STD};
 use fairlab_framework::ConfigError;
 
+pub mod tracking;
+
 /// The benchmarks.
 #[derive(Debug, Clone, Subcommand)]
 pub enum BenchCommand {
     /// CLIP vision-tower throughput and DNE step time.
     Backbone(BackboneBenchArgs),
+    /// Metric points per second to the MLflow server of MLFLOW_TRACKING_URI, logged one call per
+    /// point, the cost of that call, and the server's own ceiling.
+    Tracking(tracking::TrackingBenchArgs),
 }
 
 /// Architectures `fairlab bench backbone` can build.
@@ -72,10 +78,11 @@ pub struct BackboneBenchArgs {
     pub tf32: bool,
 }
 
-/// Run a benchmark, printing one JSON object per measurement.
+/// Run a benchmark, printing its results (JSON, or a table where the benchmark offers one).
 pub fn run(command: &BenchCommand, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
     match command {
         BenchCommand::Backbone(args) => backbone(args, out),
+        BenchCommand::Tracking(args) => tracking::run(args, out),
     }
 }
 

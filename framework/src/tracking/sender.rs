@@ -1,17 +1,22 @@
 //! The background metric sender behind [`ActiveRun::log_metric`](super::ActiveRun::log_metric):
 //! a training loop's call only puts the point into a bounded queue; worker threads take what has
-//! accumulated, pack it into `log-batch` requests of at most 1000 points, and send them, at most
-//! [`Tracker::max_in_flight`] at a time. [`MetricSender::flush`] waits until everything queued so
-//! far has been sent.
+//! accumulated, pack it into `log-batch` requests of at most 1000 points, and send them.
+//! [`MetricSender::flush`] waits until everything queued so far has been sent.
+//!
+//! Requests in flight are capped per store *and process*: every run of the process logging to the
+//! same store (same URI) shares [`Tracker::max_in_flight`] permits, so that runs logging at once
+//! do not pile more concurrent requests on a server than it serves well. A worker takes its permit
+//! before it packs its batch, so points that arrive while it waits go into that batch.
 //!
 //! Points are never dropped: a full queue makes the logging call wait (back-pressure) rather than
 //! lose data, and a batch the store refuses is counted and reported by the next flush (the run's
 //! end), so that the run is not recorded FINISHED with metrics missing. An unreachable server is
 //! the store's business (the REST store spools to the embedded store), not the sender's.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 
 use super::limits::MAX_METRICS_PER_BATCH;
@@ -57,6 +62,57 @@ impl Shared {
     }
 }
 
+/// The permits for requests in flight to one store, shared by every run of the process.
+struct InFlight {
+    /// Permits in all.
+    limit: usize,
+    /// Permits taken.
+    taken: Mutex<usize>,
+    /// Signalled when a permit is returned.
+    returned: Condvar,
+}
+
+impl InFlight {
+    /// The permits of the store at `uri` (created with `limit` permits on first use).
+    fn of(uri: &str, limit: usize) -> Arc<InFlight> {
+        static STORES: OnceLock<Mutex<HashMap<String, Arc<InFlight>>>> = OnceLock::new();
+        let mut stores = STORES
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        stores
+            .entry(uri.to_string())
+            .or_insert_with(|| {
+                Arc::new(InFlight {
+                    limit: limit.max(1),
+                    taken: Mutex::new(0),
+                    returned: Condvar::new(),
+                })
+            })
+            .clone()
+    }
+
+    /// Take a permit, waiting for one; it is returned when the guard is dropped.
+    fn acquire(&self) -> Permit<'_> {
+        let mut taken = self.taken.lock().unwrap_or_else(PoisonError::into_inner);
+        while *taken >= self.limit {
+            taken = self.returned.wait(taken).unwrap_or_else(PoisonError::into_inner);
+        }
+        *taken += 1;
+        Permit(self)
+    }
+}
+
+/// A request's permit ([`InFlight::acquire`]).
+struct Permit<'a>(&'a InFlight);
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        *self.0.taken.lock().unwrap_or_else(PoisonError::into_inner) -= 1;
+        self.0.returned.notify_one();
+    }
+}
+
 /// A run's background metric sender: a bounded queue and the worker threads draining it.
 pub struct MetricSender {
     /// The queue's sending end (`None` once shut down).
@@ -71,18 +127,19 @@ pub struct MetricSender {
 
 impl MetricSender {
     /// Start the workers sending `run_id`'s points to `tracker`, as many as it allows requests in
-    /// flight.
+    /// flight (the permits for them are shared with the process's other runs on that store).
     pub fn start(tracker: Arc<dyn Tracker>, run_id: &str) -> anyhow::Result<MetricSender> {
         let (queue, receiver) = sync_channel(QUEUE_CAPACITY);
         let receiver = Arc::new(Mutex::new(receiver));
         let shared = Arc::new(Shared::default());
-        let workers = (0..tracker.max_in_flight().max(1))
+        let permits = InFlight::of(&tracker.uri(), tracker.max_in_flight());
+        let workers = (0..permits.limit)
             .map(|i| {
                 let (tracker, receiver, shared) = (tracker.clone(), receiver.clone(), shared.clone());
-                let run_id = run_id.to_string();
+                let (run_id, permits) = (run_id.to_string(), permits.clone());
                 std::thread::Builder::new()
                     .name(format!("fairlab-metrics-{i}"))
-                    .spawn(move || work(tracker.as_ref(), &run_id, &receiver, &shared))
+                    .spawn(move || work(tracker.as_ref(), &run_id, &receiver, &shared, &permits))
             })
             .collect::<std::io::Result<Vec<_>>>()?;
         Ok(MetricSender {
@@ -146,13 +203,20 @@ impl Drop for MetricSender {
     }
 }
 
-/// A worker: take the first point waiting (blocking), then whatever else is queued up to one
-/// batch, send it, and settle it; stop when the queue is closed and empty.
-fn work(tracker: &dyn Tracker, run_id: &str, receiver: &Mutex<Receiver<MetricPoint>>, shared: &Shared) {
+/// A worker: take the first point waiting (blocking), a permit (waiting for one), then whatever
+/// else is queued up to one batch; send it, and settle it; stop when the queue is closed and empty.
+fn work(
+    tracker: &dyn Tracker,
+    run_id: &str,
+    receiver: &Mutex<Receiver<MetricPoint>>,
+    shared: &Shared,
+    permits: &InFlight,
+) {
     loop {
-        let batch = {
+        let (batch, _permit) = {
             let receiver = receiver.lock().unwrap_or_else(PoisonError::into_inner);
             let Ok(first) = receiver.recv() else { return };
+            let permit = permits.acquire();
             let mut batch = Vec::with_capacity(64);
             batch.push(first);
             while batch.len() < MAX_METRICS_PER_BATCH {
@@ -161,7 +225,7 @@ fn work(tracker: &dyn Tracker, run_id: &str, receiver: &Mutex<Receiver<MetricPoi
                     Err(_) => break,
                 }
             }
-            batch
+            (batch, permit)
         };
         let result = tracker.log_batch(run_id, &batch, &[], &[]);
         if let Err(error) = &result {
