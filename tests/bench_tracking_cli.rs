@@ -3,8 +3,12 @@
 //! `scripts/test.sh` starts with `scripts/mlflow-server.sh`) a small run prints the JSON object
 //! `scripts/bench-tracking.sh` reads.
 
+mod common;
+
 use assert_cmd::Command;
 use predicates::prelude::*;
+
+use common::shared_server;
 
 fn fairlab() -> Command {
     let mut cmd = Command::cargo_bin("fairlab").unwrap();
@@ -29,14 +33,7 @@ fn without_a_tracking_server_it_says_what_to_set() {
 
 #[test]
 fn a_small_run_against_a_real_server_prints_every_field() {
-    let Some(server) = std::env::var("FAIRLAB_MLFLOW_SERVER").ok().filter(|s| !s.is_empty()) else {
-        assert!(
-            std::env::var("FAIRLAB_REQUIRE_MLFLOW").as_deref() != Ok("1"),
-            "FAIRLAB_REQUIRE_MLFLOW=1 but FAIRLAB_MLFLOW_SERVER is not set: start one with scripts/mlflow-server.sh start"
-        );
-        eprintln!("SKIPPED: no MLflow server (FAIRLAB_MLFLOW_SERVER); scripts/mlflow-server.sh start");
-        return;
-    };
+    let Some(server) = shared_server() else { return };
     let output = fairlab()
         .env("MLFLOW_TRACKING_URI", &server)
         .args(["bench", "tracking", "--points", "2000", "--in-flight", "1,4", "--json"])

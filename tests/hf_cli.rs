@@ -2,6 +2,8 @@
 //! fixtures (random weights, Hugging Face layout, reference outputs from `transformers`), loaded
 //! from a folder and from the Hub cache with `HF_HUB_OFFLINE=1`.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -9,9 +11,7 @@ use assert_cmd::Command;
 use candle_core::{DType, Device, Tensor};
 use predicates::prelude::*;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+use common::root;
 
 fn model(name: &str) -> PathBuf {
     root().join("tests/fixtures/hf/models").join(name)

@@ -2,18 +2,13 @@
 //! `experiments/` runs (with a few epochs) on the real NIH1000 X-rays, and DNE removes a
 //! sensitive attribute that is planted in the images.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Features shared with the other CLI tests (extracted once per resolution).
-fn shared_cache() -> PathBuf {
-    root().join("target/test-feature-cache")
-}
+use common::{root, shared_cache};
 
 fn fairlab(store: &Path) -> Command {
     let mut cmd = Command::cargo_bin("fairlab").unwrap();

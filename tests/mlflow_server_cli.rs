@@ -7,8 +7,10 @@
 //! and kills its own through scripts/mlflow-server.sh. Without a server and the `.venv` holding
 //! mlflow these tests say SKIPPED and pass, unless `FAIRLAB_REQUIRE_MLFLOW=1` (scripts/test.sh).
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,27 +18,7 @@ use fairlab_framework::tracking::{RestStore, RunRecord, RunStatus, Tracker};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Features shared with tests/run_cli.rs (extracted once).
-fn shared_cache() -> PathBuf {
-    root().join("target/test-feature-cache")
-}
-
-/// The shared server, or `None` (the test is then skipped) when none is configured.
-fn shared_server() -> Option<String> {
-    let server = std::env::var("FAIRLAB_MLFLOW_SERVER").ok().filter(|s| !s.is_empty());
-    if server.is_none() {
-        assert!(
-            std::env::var("FAIRLAB_REQUIRE_MLFLOW").as_deref() != Ok("1"),
-            "FAIRLAB_REQUIRE_MLFLOW=1 but FAIRLAB_MLFLOW_SERVER is not set: start one with scripts/mlflow-server.sh start"
-        );
-        eprintln!("SKIPPED: no MLflow server (FAIRLAB_MLFLOW_SERVER); scripts/mlflow-server.sh start");
-    }
-    server
-}
+use common::{root, run_id, shared_cache, shared_server};
 
 /// A fresh experiment name, so that tests sharing a server do not see each other's runs.
 fn unique(prefix: &str) -> String {
@@ -84,14 +66,6 @@ fn success(cmd: &mut Command) -> String {
         out.status
     );
     stdout.into_owned()
-}
-
-fn run_id(stdout: &str) -> String {
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("run ").and_then(|r| r.split_whitespace().next()))
-        .unwrap_or_else(|| panic!("no run id in:\n{stdout}"))
-        .to_string()
 }
 
 /// Everything a run holds, as a comparable value: info, params, tags, every metric's history

@@ -1,6 +1,8 @@
 //! `fairlab run`, `fairlab plugins` and `fairlab runs` end to end through the binary, on the real
 //! NIH1000 X-rays and the real EfficientNet-Lite0 weights.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -8,14 +10,7 @@ use fairlab_framework::runner::{RESUMED_TAG, RESUME_STEPS_TAG};
 use fairlab_framework::tracking::{self, RunRecord, RunStatus, Tracker};
 use predicates::prelude::*;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Features shared by the tests that don't test the cache itself (extracted once).
-fn shared_cache() -> PathBuf {
-    root().join("target/test-feature-cache")
-}
+use common::{root, run_id, shared_cache, shared_server};
 
 struct Sandbox {
     dir: tempfile::TempDir,
@@ -74,17 +69,6 @@ impl Sandbox {
         }
         runs
     }
-}
-
-fn run_id(stdout: &str) -> String {
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("run "))
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
 }
 
 #[test]
@@ -481,14 +465,7 @@ fn resume_appends_metrics_after_the_runs_steps_and_keeps_its_params() {
 /// The same against a real MLflow server (`FAIRLAB_MLFLOW_SERVER`, set by scripts/test.sh).
 #[test]
 fn resume_appends_metrics_on_an_mlflow_server() {
-    let Some(server) = std::env::var("FAIRLAB_MLFLOW_SERVER").ok().filter(|s| !s.is_empty()) else {
-        assert!(
-            std::env::var("FAIRLAB_REQUIRE_MLFLOW").as_deref() != Ok("1"),
-            "FAIRLAB_REQUIRE_MLFLOW=1 but FAIRLAB_MLFLOW_SERVER is not set: start one with scripts/mlflow-server.sh start"
-        );
-        eprintln!("SKIPPED: no MLflow server (FAIRLAB_MLFLOW_SERVER); scripts/mlflow-server.sh start");
-        return;
-    };
+    let Some(server) = shared_server() else { return };
     resume_appends_metrics(&Sandbox::new(), &server);
 }
 

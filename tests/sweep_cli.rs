@@ -2,15 +2,15 @@
 //! the quickstart on NIH1000, locally and on a real Slurm (`scripts/slurm-local.sh start`; the test
 //! is skipped without one unless `FAIRLAB_REQUIRE_SLURM=1`, which the README's test command sets).
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+use common::{root, shared_cache};
 
 fn methods() -> PathBuf {
     root().join("experiments/sweep-methods.yaml")
@@ -262,11 +262,6 @@ fn a_set_over_a_swept_path_is_refused() {
         .stderr(predicate::str::contains(
             "--set seed=7: `seed`: would overwrite the swept `seed` in every trial",
         ));
-}
-
-/// Features shared with the other tests of the quickstart's data and backbone (extracted once).
-fn shared_cache() -> PathBuf {
-    root().join("target/test-feature-cache")
 }
 
 /// The quickstart as a 6-trial sweep (seeds 0-5, 3 epochs) in which trial 5 fails: its learning
