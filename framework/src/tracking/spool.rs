@@ -393,16 +393,28 @@ impl Tracker for SpoolingStore {
 
     fn get_run(&self, run_id: &str) -> anyhow::Result<RunRecord> {
         let record = self.read(run_id, |server| server.get_run(run_id), |spool| spool.get_run(run_id))?;
-        if let Some(experiment) = self.experiment_name(&record.info.experiment_id) {
-            self.remember_origin(
-                run_id,
-                Origin {
-                    experiment,
-                    run_name: record.info.run_name.clone(),
-                    start_time: record.info.start_time,
-                },
-            );
-        }
+        // A run read to be resumed may be mirrored later: remember what the spool needs.
+        let experiment_id = &record.info.experiment_id;
+        let experiment = self
+            .experiment_name(experiment_id)
+            .or_else(|| {
+                let all = self.primary.list_experiments().ok()?;
+                let name = all.into_iter().find(|e| &e.experiment_id == experiment_id)?.name;
+                self.experiments
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(experiment_id.clone(), name.clone());
+                Some(name)
+            })
+            .unwrap_or_else(|| format!("experiment {experiment_id}"));
+        self.remember_origin(
+            run_id,
+            Origin {
+                experiment,
+                run_name: record.info.run_name.clone(),
+                start_time: record.info.start_time,
+            },
+        );
         Ok(record)
     }
 
@@ -632,6 +644,33 @@ mod tests {
         assert_eq!(synced.status, RunStatus::Running);
         assert_eq!(pending_runs(&spool).unwrap().len(), 1);
         run.finish().unwrap();
+    }
+
+    #[test]
+    fn a_resumed_run_hit_by_an_outage_keeps_its_name_and_experiment() {
+        let (dir, server, store) = setup();
+        let run = ActiveRun::start(store.clone(), "exp", "named", Vec::new()).unwrap();
+        let id = run.id().to_string();
+        run.log_metric("loss", 1.0, 0).unwrap();
+        run.finish().unwrap();
+
+        // Another process resumes it, and loses the server.
+        let later = Arc::new(SpoolingStore::new(server.clone(), dir.path().join("spool")));
+        let resumed = ActiveRun::resume(later.clone(), &id).unwrap();
+        server.down.store(true, Ordering::SeqCst);
+        resumed.log_metric("loss", 0.5, 1).unwrap();
+        resumed.finish().unwrap();
+        let spool = FileStore::open(dir.path().join("spool")).unwrap();
+        let mirrored = spool.get_run(&id).unwrap();
+        assert_eq!(mirrored.info.run_name, "named");
+        assert_eq!(mirrored.tags[SERVER_EXPERIMENT_TAG], "exp");
+
+        server.down.store(false, Ordering::SeqCst);
+        sync_run(&spool, &pending_runs(&spool).unwrap()[0], server.as_ref()).unwrap();
+        let record = server.store.get_run(&id).unwrap();
+        assert_eq!(record.info.run_name, "named");
+        assert_eq!(record.info.status, RunStatus::Finished);
+        assert_eq!(steps(&server.store, &id, "loss"), vec![0, 1]);
     }
 
     #[test]

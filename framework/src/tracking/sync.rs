@@ -10,7 +10,7 @@
 
 use super::limits::{MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH};
 use super::spool::{PENDING, SERVER_EXPERIMENT_TAG, SERVER_RUN_ID_TAG, STATE_TAG, SYNCED, SYNCED_AT_TAG, TAG_PREFIX};
-use super::{now_ms, FileStore, RunRecord, RunStatus, Tracker};
+use super::{now_ms, FileStore, RunRecord, RunStatus, Tracker, RUN_NAME_TAG};
 
 /// What a sync sent for one run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,10 +50,13 @@ pub fn pending_runs(spool: &FileStore) -> anyhow::Result<Vec<RunRecord>> {
 /// stays pending, so that a later sync sends the rest.
 pub fn sync_run(spool: &FileStore, run: &RunRecord, server: &dyn Tracker) -> anyhow::Result<SyncedRun> {
     let spool_run_id = run.info.run_id.as_str();
+    // A run mirrored from the server has its name there already (the spool's copy of it may be a
+    // stand-in when the spool did not know it).
+    let mirrored = run.tags.contains_key(SERVER_RUN_ID_TAG);
     let own_tags: Vec<(String, String)> = run
         .tags
         .iter()
-        .filter(|(k, _)| !k.starts_with(TAG_PREFIX))
+        .filter(|(k, _)| !(k.starts_with(TAG_PREFIX) || (mirrored && k.as_str() == RUN_NAME_TAG)))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let (server_run_id, created) = match run.tags.get(SERVER_RUN_ID_TAG) {
