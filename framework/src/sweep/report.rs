@@ -209,11 +209,7 @@ impl SweepReport {
     /// The report for people: one row per trial (state, varying params, objectives, duration,
     /// reason), then the best trial and the Pareto front.
     pub fn to_table(&self) -> String {
-        let params: Vec<&String> = self
-            .trials
-            .first()
-            .map(|t| t.params.keys().collect())
-            .unwrap_or_default();
+        let params = table_columns(&self.trials);
         let mut header: Vec<String> = ["#", "id", "state"].map(String::from).to_vec();
         header.extend(params.iter().map(|p| p.to_string()));
         header.push(self.metric.name.clone());
@@ -364,6 +360,25 @@ pub fn pareto_front(trials: &[TrialRow], first: Goal, second: Goal) -> Vec<usize
     front.into_iter().map(|p| p.0).collect()
 }
 
+/// The varying params worth a column in the table: a param whose values are mappings (a whole
+/// section swept in a zip group, e.g. `debiaser`) is left out when a scalar param already tells
+/// its values apart (e.g. the zip group's `name`); results.csv keeps every param.
+fn table_columns(trials: &[TrialRow]) -> Vec<&String> {
+    let all: Vec<&String> = trials.first().map(|t| t.params.keys().collect()).unwrap_or_default();
+    let is_mapping = |p: &String| trials.iter().any(|t| t.params[p].starts_with('{'));
+    // Whether each value of `by` comes with a single value of `what`.
+    let determines = |by: &String, what: &String| {
+        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+        trials
+            .iter()
+            .all(|t| *seen.entry(t.params[by].as_str()).or_insert(t.params[what].as_str()) == t.params[what])
+    };
+    all.iter()
+        .copied()
+        .filter(|p| !is_mapping(p) || !all.iter().any(|q| q != p && !is_mapping(q) && determines(q, p)))
+        .collect()
+}
+
 fn number(value: Option<f64>) -> String {
     value.map_or("-".to_string(), |v| format!("{v:.4}"))
 }
@@ -421,6 +436,27 @@ mod tests {
         assert_eq!(pareto_front(&trials, Goal::Maximize, Goal::Minimize), vec![1, 0, 5, 2]);
         // The opposite goals: 3 now dominates 0 and 5.
         assert_eq!(pareto_front(&trials, Goal::Minimize, Goal::Maximize), vec![2, 3, 1]);
+    }
+
+    #[test]
+    fn a_mapping_column_named_by_a_scalar_one_is_left_out_of_the_table() {
+        let with = |name: &str, debiaser: &str, seed: &str| TrialRow {
+            params: [("name", name), ("debiaser", debiaser), ("seed", seed)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..row(0, None, None)
+        };
+        let named = [
+            with("erm", "{kind: erm}", "0"),
+            with("dro", "{kind: group-dro}", "0"),
+            with("erm", "{kind: erm}", "1"),
+        ];
+        let columns: Vec<&str> = table_columns(&named).into_iter().map(String::as_str).collect();
+        assert_eq!(columns, ["name", "seed"]);
+        // Two settings under one name: the mapping is what tells them apart, so it stays.
+        let unnamed = [with("dne", "{lr: 1}", "0"), with("dne", "{lr: 2}", "0")];
+        assert_eq!(table_columns(&unnamed).len(), 3);
     }
 
     #[test]
