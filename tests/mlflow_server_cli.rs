@@ -497,3 +497,49 @@ fn a_server_killed_mid_run_and_restarted_gets_the_whole_run_from_runs_sync() {
     let again = success(fairlab(&server, &experiment, &spool).args(["runs", "sync"]));
     assert!(again.contains("nothing to sync"), "{again}");
 }
+
+#[test]
+fn a_sweep_on_the_server_is_a_parent_run_with_one_child_run_per_trial() {
+    let Some(server) = shared_server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = unique("sweep");
+    let sweep = dir.path().join("seeds.yaml");
+    let text = std::fs::read_to_string(root().join("experiments/quickstart.yaml")).unwrap()
+        + "\nsweep:\n  method: grid\n  metric: {name: test_auc, goal: maximize}\n  parameters:\n    seed: {values: [0, 1, 2]}\n";
+    std::fs::write(&sweep, text).unwrap();
+    let mut cmd = fairlab(&server, &experiment, &dir.path().join("spool"));
+    cmd.current_dir(dir.path()).arg("run").arg(&sweep).args(["--jobs", "2"]);
+    for set in [
+        format!("dataset.root={}", root().join("data/nih1000").display()),
+        format!(
+            "backbone.weights={}",
+            root().join("models/efficientnet-lite0").display()
+        ),
+        format!("features.cache_dir={}", shared_cache().display()),
+        "debiaser.epochs=3".to_string(),
+    ] {
+        cmd.args(["--set", &set]);
+    }
+    success(&mut cmd);
+
+    let rest = RestStore::open(&server).unwrap();
+    let runs = runs_of(&rest, &experiment);
+    let (parents, children): (Vec<&RunRecord>, Vec<&RunRecord>) =
+        runs.iter().partition(|r| !r.tags.contains_key("mlflow.parentRunId"));
+    assert_eq!((parents.len(), children.len()), (1, 3), "one parent, three children");
+    let parent = parents[0];
+    assert_eq!(parent.info.status, RunStatus::Finished);
+    assert!(
+        parent.metrics.contains_key("best_test_auc"),
+        "{:?}",
+        parent.metrics.keys()
+    );
+    for child in &children {
+        assert_eq!(child.tags["mlflow.parentRunId"], parent.info.run_id);
+        assert_eq!(child.tags["fairlab.sweep_id"], parent.tags["fairlab.sweep_id"]);
+        assert_eq!(child.info.status, RunStatus::Finished);
+        assert!(child.metrics.contains_key("test_auc"));
+    }
+    let seeds: BTreeSet<&str> = children.iter().map(|c| c.params["seed"].as_str()).collect();
+    assert_eq!(seeds, BTreeSet::from(["0", "1", "2"]));
+}
