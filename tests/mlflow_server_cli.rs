@@ -450,7 +450,9 @@ fn a_server_killed_mid_run_and_restarted_gets_the_whole_run_from_runs_sync() {
     assert!(out.status.success(), "the run goes on without its server:\n{stderr}");
     assert!(stderr.contains("offline spool"), "{stderr}");
     let id = run.info.run_id.clone();
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("run {id} FINISHED")));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("run {id} FINISHED")), "{stdout}");
+    assert!(stdout.contains("then to the offline spool"), "{stdout}");
 
     // Syncing while the server is down fails clearly and keeps the run pending.
     let mut sync = fairlab(&server, &experiment, &spool);

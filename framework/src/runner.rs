@@ -67,6 +67,8 @@ pub struct RunOutcome {
     pub cache: CacheStatus,
     /// For a resumed run, the step its new metrics start at.
     pub resumed_at_step: Option<i64>,
+    /// The offline spool the run went on in, when its tracking server became unavailable.
+    pub spooled_to: Option<std::path::PathBuf>,
 }
 
 /// A run that failed, with the id of the FAILED run when one was created.
@@ -141,6 +143,7 @@ pub fn run(registry: &Registry, experiment: &Experiment, options: &RunOptions) -
                 test,
                 cache,
                 resumed_at_step,
+                spooled_to: tracker.spooled_to(&run_id),
             })
         }
         Err(error) if error.is::<Interrupted>() => {

@@ -105,10 +105,19 @@ pub fn run(args: &RunArgs, registry: &Registry) -> ExitCode {
                 ),
                 None => println!("run {} FINISHED", outcome.run_id),
             }
-            println!(
-                "logged to {} (experiment '{}')",
-                outcome.tracking_uri, outcome.experiment_name
-            );
+            match &outcome.spooled_to {
+                Some(spool) => println!(
+                    "logged to {} (experiment '{}') until it became unavailable, then to the offline spool {}: \
+                     `fairlab runs sync` sends the rest once the server is back",
+                    outcome.tracking_uri,
+                    outcome.experiment_name,
+                    spool.display()
+                ),
+                None => println!(
+                    "logged to {} (experiment '{}')",
+                    outcome.tracking_uri, outcome.experiment_name
+                ),
+            }
             if let Some(path) = outcome.tracking_uri.strip_prefix("file://") {
                 println!("view: MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri file://{path}");
             }

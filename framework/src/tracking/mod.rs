@@ -231,6 +231,12 @@ pub trait Tracker: Send + Sync {
     fn max_in_flight(&self) -> usize {
         1
     }
+
+    /// The offline spool folder `run_id` went on in because the store's server became unavailable
+    /// (only a [`SpoolingStore`] has one).
+    fn spooled_to(&self, _run_id: &str) -> Option<std::path::PathBuf> {
+        None
+    }
 }
 
 /// Open the store a tracking URI names: `http(s)://...` a tracking server ([`RestStore`], with

@@ -433,6 +433,10 @@ impl Tracker for SpoolingStore {
     fn max_in_flight(&self) -> usize {
         self.primary.max_in_flight()
     }
+
+    fn spooled_to(&self, run_id: &str) -> Option<PathBuf> {
+        self.is_spooled(run_id).then(|| self.dir.clone())
+    }
 }
 
 impl std::fmt::Debug for SpoolingStore {
