@@ -192,7 +192,14 @@ impl SpoolingStore {
         if !origin.run_name.is_empty() {
             tags.push((RUN_NAME_TAG.to_string(), origin.run_name.clone()));
         }
-        store.create_run_with_id(&experiment_id, run_id, &origin.run_name, origin.start_time, &tags)?;
+        if store.get_run(run_id).is_ok() {
+            // Spooled by an earlier process (and perhaps synced since): it continues there and is
+            // pending again; what it held already is sent again, which changes nothing on the server.
+            store.reopen_run(run_id)?;
+            store.log_batch(run_id, &[], &[], &[(STATE_TAG.to_string(), PENDING.to_string())])?;
+        } else {
+            store.create_run_with_id(&experiment_id, run_id, &origin.run_name, origin.start_time, &tags)?;
+        }
         spool.runs.insert(run_id.to_string());
         tracing::warn!(
             "run {run_id} continues in the offline spool {} (`fairlab runs sync` sends it to {})",
@@ -675,6 +682,16 @@ mod tests {
         assert_eq!(record.info.run_name, "named");
         assert_eq!(record.info.status, RunStatus::Finished);
         assert_eq!(steps(&server.store, &id, "loss"), vec![0, 1]);
+
+        // Resumed again by a third process, which loses the server too: the spooled run continues.
+        let third = Arc::new(SpoolingStore::new(server.clone(), dir.path().join("spool")));
+        let again = ActiveRun::resume(third.clone(), &id).unwrap();
+        server.down.store(true, Ordering::SeqCst);
+        again.log_metric("loss", 0.25, 2).unwrap();
+        again.finish().unwrap();
+        let pending = pending_runs(&spool).unwrap();
+        assert_eq!(pending.len(), 1, "pending again");
+        assert_eq!(steps(&spool, &id, "loss"), vec![1, 2]);
     }
 
     #[test]
