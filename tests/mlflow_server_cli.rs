@@ -1,11 +1,12 @@
 //! `fairlab run` and `fairlab runs` against a real `mlflow server` 3.17.2: the quickstart's every
 //! field read back through the REST API and MLflow's Python client; 8 runs logging at once; Ctrl-C
-//! (KILLED, nothing lost); and a server killed mid-run and restarted, after which `fairlab runs
-//! sync` completes the run with no gap and no duplicate.
+//! (KILLED, nothing lost); a sweep as parent and child runs; a server killed mid-run and restarted,
+//! after which `fairlab runs sync` completes the run with no gap and no duplicate; and a run started
+//! while its server is down (no server needed), which waits in the spool.
 //!
 //! The shared server is `FAIRLAB_MLFLOW_SERVER` (scripts/test.sh starts it); the outage test starts
 //! and kills its own through scripts/mlflow-server.sh. Without a server and the `.venv` holding
-//! mlflow these tests say SKIPPED and pass, unless `FAIRLAB_REQUIRE_MLFLOW=1` (scripts/test.sh).
+//! mlflow the server tests say SKIPPED and pass, unless `FAIRLAB_REQUIRE_MLFLOW=1` (scripts/test.sh).
 
 mod common;
 
@@ -544,4 +545,67 @@ fn a_sweep_on_the_server_is_a_parent_run_with_one_child_run_per_trial() {
     }
     let seeds: BTreeSet<&str> = children.iter().map(|c| c.params["seed"].as_str()).collect();
     assert_eq!(seeds, BTreeSet::from(["0", "1", "2"]));
+}
+
+#[test]
+fn a_run_started_while_its_server_is_down_is_spooled_and_waits_for_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = format!("http://127.0.0.1:{port}");
+    let quiet = |cmd: &mut Command| {
+        cmd.env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0");
+    };
+    let nothing = success(fairlab(&server, "down", &spool).args(["runs", "sync"]));
+    assert!(
+        nothing.contains("nothing to sync: there is no offline spool"),
+        "{nothing}"
+    );
+
+    let mut run = fairlab(&server, "down", &spool);
+    run.args(quickstart_args(3, &[]));
+    quiet(&mut run);
+    let out = run.output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("is unavailable"), "{stderr}");
+    assert!(stdout.contains("then to the offline spool"), "{stdout}");
+    let id = run_id(&stdout);
+
+    // The spool is an ordinary embedded store.
+    let shown = success(
+        fairlab(&format!("file:{}", spool.display()), "down", &spool).args(["runs", "show", &id, "--format", "json"]),
+    );
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["status"], "FINISHED");
+    assert_eq!(shown["tags"]["fairlab.spool.state"], "pending");
+    assert_eq!(shown["tags"]["fairlab.spool.server"], server.as_str());
+
+    let planned = success(fairlab(&server, "down", &spool).args(["runs", "sync", "--dry-run"]));
+    assert!(
+        planned.contains(&format!(
+            "would send run {id} (quickstart, FINISHED) to a new run on {server}"
+        )),
+        "{planned}"
+    );
+    let mut sync = fairlab(&server, "down", &spool);
+    sync.args(["runs", "sync"]);
+    quiet(&mut sync);
+    let out = sync.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(stdout.contains(&format!("not sent: run {id} (quickstart)")), "{stdout}");
+    assert!(stdout.contains("0 run(s) synced, 0 skipped, 1 not sent"), "{stdout}");
+    assert!(stderr.contains("stay pending"), "{stderr}");
 }
