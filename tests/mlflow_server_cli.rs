@@ -19,7 +19,7 @@ use fairlab_framework::tracking::{RestStore, RunRecord, RunStatus, Tracker};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use common::{root, run_id, shared_cache, shared_server};
+use common::{absolute_paths, root, run_id, shared_cache, shared_server};
 
 /// A fresh experiment name, so that tests sharing a server do not see each other's runs.
 fn unique(prefix: &str) -> String {
@@ -512,15 +512,8 @@ fn a_sweep_on_the_server_is_a_parent_run_with_one_child_run_per_trial() {
     std::fs::write(&sweep, text).unwrap();
     let mut cmd = fairlab(&server, &experiment, &dir.path().join("spool"));
     cmd.current_dir(dir.path()).arg("run").arg(&sweep).args(["--jobs", "2"]);
-    for set in [
-        format!("dataset.root={}", root().join("data/nih1000").display()),
-        format!(
-            "backbone.weights={}",
-            root().join("models/efficientnet-lite0").display()
-        ),
-        format!("features.cache_dir={}", shared_cache().display()),
-        "debiaser.epochs=3".to_string(),
-    ] {
+    let sets = absolute_paths().into_iter().chain(["debiaser.epochs=3".to_string()]);
+    for set in sets {
         cmd.args(["--set", &set]);
     }
     success(&mut cmd);

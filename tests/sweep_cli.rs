@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-use common::{root, shared_cache};
+use common::{absolute_paths, root};
 
 fn methods() -> PathBuf {
     root().join("experiments/sweep-methods.yaml")
@@ -279,16 +279,8 @@ sweep:
 ";
     let path = sb.dir.path().join("six.yaml");
     std::fs::write(&path, text).unwrap();
-    let sets = [
-        format!("dataset.root={}", root().join("data/nih1000").display()),
-        format!(
-            "backbone.weights={}",
-            root().join("models/efficientnet-lite0").display()
-        ),
-        format!("features.cache_dir={}", shared_cache().display()),
-        "debiaser.epochs=3".to_string(),
-    ];
-    let args = sets.into_iter().flat_map(|s| ["--set".to_string(), s]).collect();
+    let sets = absolute_paths().into_iter().chain(["debiaser.epochs=3".to_string()]);
+    let args = sets.flat_map(|s| ["--set".to_string(), s]).collect();
     (path, args)
 }
 

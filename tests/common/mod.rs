@@ -15,6 +15,20 @@ pub fn shared_cache() -> PathBuf {
     root().join("target/test-feature-cache")
 }
 
+/// `--set` values that make the quickstart's relative paths (data, weights) absolute and point it
+/// at the shared feature cache, for runs started from another folder (sweeps, whose directories
+/// are relative to the working folder).
+pub fn absolute_paths() -> Vec<String> {
+    vec![
+        format!("dataset.root={}", root().join("data/nih1000").display()),
+        format!(
+            "backbone.weights={}",
+            root().join("models/efficientnet-lite0").display()
+        ),
+        format!("features.cache_dir={}", shared_cache().display()),
+    ]
+}
+
 /// The real MLflow server of `FAIRLAB_MLFLOW_SERVER` (scripts/test.sh starts one), or `None`,
 /// after saying SKIPPED, when none is set; with `FAIRLAB_REQUIRE_MLFLOW=1` a missing server fails
 /// the test instead.
