@@ -467,10 +467,11 @@ mod tests {
     use crate::tracking::sync::{pending_runs, sync_run};
     use crate::tracking::ActiveRun;
 
-    /// A file store playing a server that can go down.
+    /// A file store playing a server that can go down, or refuse metrics (a 400, not an outage).
     struct Server {
         store: FileStore,
         down: AtomicBool,
+        refuse_metrics: AtomicBool,
     }
 
     impl Server {
@@ -505,6 +506,9 @@ mod tests {
             p: &[(String, String)],
             t: &[(String, String)],
         ) -> anyhow::Result<()> {
+            if !m.is_empty() && self.refuse_metrics.load(Ordering::SeqCst) {
+                anyhow::bail!("POST http://127.0.0.1:9/api/2.0/mlflow/runs/log-batch answered 400: no");
+            }
             self.up(|s| s.log_batch(id, m, p, t))
         }
         fn log_artifact(&self, id: &str, path: &str, bytes: &[u8]) -> anyhow::Result<()> {
@@ -541,6 +545,7 @@ mod tests {
         let server = Arc::new(Server {
             store: FileStore::open(dir.path().join("server")).unwrap(),
             down: AtomicBool::new(false),
+            refuse_metrics: AtomicBool::new(false),
         });
         let store = Arc::new(SpoolingStore::new(server.clone(), dir.path().join("spool")));
         (dir, server, store)
@@ -692,6 +697,26 @@ mod tests {
         let pending = pending_runs(&spool).unwrap();
         assert_eq!(pending.len(), 1, "pending again");
         assert_eq!(steps(&spool, &id, "loss"), vec![1, 2]);
+    }
+
+    #[test]
+    fn metrics_the_server_refuses_turn_a_finished_run_failed_with_the_count() {
+        let (_dir, server, store) = setup();
+        let run = ActiveRun::start(store.clone(), "exp", "refused-metrics", Vec::new()).unwrap();
+        let id = run.id().to_string();
+        server.refuse_metrics.store(true, Ordering::SeqCst);
+        for step in 0..3 {
+            run.log_metric("loss", 1.0, step).unwrap();
+        }
+        let error = format!("{:#}", run.finish().unwrap_err());
+        assert!(
+            error.contains("3 metric point(s)") && error.contains("answered 400: no"),
+            "{error}"
+        );
+        let record = server.store.get_run(&id).unwrap();
+        assert_eq!(record.info.status, RunStatus::Failed);
+        assert!(record.tags[crate::tracking::FAILURE_REASON_TAG].contains("3 metric point(s)"));
+        assert!(!store.is_offline(), "a refusal is not an outage");
     }
 
     #[test]
