@@ -51,8 +51,8 @@ pub fn default_spool_dir() -> PathBuf {
 /// What the spool needs to mirror a run the server created.
 #[derive(Debug, Clone)]
 struct Origin {
-    /// The run's experiment's name on the server.
-    experiment: String,
+    /// The run's experiment's id on the server (its name is looked up when the run is mirrored).
+    experiment_id: String,
     /// The run's name.
     run_name: String,
     /// When the run started (Unix milliseconds).
@@ -97,11 +97,6 @@ impl SpoolingStore {
             origins: Mutex::default(),
             spool: Mutex::default(),
         }
-    }
-
-    /// The spool's folder.
-    pub fn spool_dir(&self) -> &Path {
-        &self.dir
     }
 
     /// Whether the server was found unavailable and runs now go to the spool.
@@ -178,15 +173,19 @@ impl SpoolingStore {
             .get(run_id)
             .cloned()
             .unwrap_or_else(|| Origin {
-                experiment: "Default".to_string(),
+                experiment_id: String::new(),
                 run_name: String::new(),
                 start_time: super::now_ms(),
             });
-        let experiment_id = store.get_or_create_experiment(&origin.experiment)?;
+        let experiment = match origin.experiment_id.as_str() {
+            "" => "Default".to_string(),
+            id => self.experiment_name(id).unwrap_or_else(|| format!("experiment {id}")),
+        };
+        let experiment_id = store.get_or_create_experiment(&experiment)?;
         let mut tags = vec![
             (SERVER_TAG.to_string(), self.primary.uri()),
             (SERVER_RUN_ID_TAG.to_string(), run_id.to_string()),
-            (SERVER_EXPERIMENT_TAG.to_string(), origin.experiment.clone()),
+            (SERVER_EXPERIMENT_TAG.to_string(), experiment),
             (STATE_TAG.to_string(), PENDING.to_string()),
         ];
         if !origin.run_name.is_empty() {
@@ -218,11 +217,16 @@ impl SpoolingStore {
             .cloned()
     }
 
-    fn remember_origin(&self, run_id: &str, origin: Origin) {
-        self.origins
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(run_id.to_string(), origin);
+    /// Remember what the spool needs to mirror the run `info` describes.
+    fn remember_origin(&self, info: &RunInfo) {
+        self.origins.lock().unwrap_or_else(PoisonError::into_inner).insert(
+            info.run_id.clone(),
+            Origin {
+                experiment_id: info.experiment_id.clone(),
+                run_name: info.run_name.clone(),
+                start_time: info.start_time,
+            },
+        );
     }
 
     /// Create a run in the spool (the server being unavailable) in the experiment named `experiment`.
@@ -302,7 +306,12 @@ impl Tracker for SpoolingStore {
     }
 
     fn list_experiments(&self) -> anyhow::Result<Vec<ExperimentInfo>> {
-        self.primary.list_experiments()
+        let all = self.primary.list_experiments()?;
+        self.experiments
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(all.iter().map(|e| (e.experiment_id.clone(), e.name.clone())));
+        Ok(all)
     }
 
     fn create_run(
@@ -316,26 +325,19 @@ impl Tracker for SpoolingStore {
         if let Some(name) = spooled_experiment {
             return self.create_spooled_run(&name, run_name, start_time, tags);
         }
-        let experiment = self
-            .experiment_name(experiment_id)
-            .unwrap_or_else(|| format!("experiment {experiment_id}"));
         if !self.is_offline() {
             match self.primary.create_run(experiment_id, run_name, start_time, tags) {
                 Ok(info) => {
-                    self.remember_origin(
-                        &info.run_id,
-                        Origin {
-                            experiment,
-                            run_name: info.run_name.clone(),
-                            start_time: info.start_time,
-                        },
-                    );
+                    self.remember_origin(&info);
                     return Ok(info);
                 }
                 Err(e) if is_server_unavailable(&e) => self.go_offline(&e),
                 Err(e) => return Err(e),
             }
         }
+        let experiment = self
+            .experiment_name(experiment_id)
+            .unwrap_or_else(|| format!("experiment {experiment_id}"));
         self.create_spooled_run(&experiment, run_name, start_time, tags)
     }
 
@@ -395,33 +397,26 @@ impl Tracker for SpoolingStore {
     }
 
     fn reopen_run(&self, run_id: &str) -> anyhow::Result<()> {
-        self.primary.reopen_run(run_id)
+        self.primary.reopen_run(run_id)?;
+        // A reopened run may be mirrored later, when its experiment's name cannot be asked for.
+        let experiment_id = self
+            .origins
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(run_id)
+            .map(|o| o.experiment_id.clone());
+        if experiment_id.is_some_and(|id| self.experiment_name(&id).is_none()) {
+            if let Err(e) = self.list_experiments() {
+                tracing::debug!("cannot list the experiments of {}: {e:#}", self.primary.uri());
+            }
+        }
+        Ok(())
     }
 
     fn get_run(&self, run_id: &str) -> anyhow::Result<RunRecord> {
         let record = self.read(run_id, |server| server.get_run(run_id), |spool| spool.get_run(run_id))?;
         // A run read to be resumed may be mirrored later: remember what the spool needs.
-        let experiment_id = &record.info.experiment_id;
-        let experiment = self
-            .experiment_name(experiment_id)
-            .or_else(|| {
-                let all = self.primary.list_experiments().ok()?;
-                let name = all.into_iter().find(|e| &e.experiment_id == experiment_id)?.name;
-                self.experiments
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(experiment_id.clone(), name.clone());
-                Some(name)
-            })
-            .unwrap_or_else(|| format!("experiment {experiment_id}"));
-        self.remember_origin(
-            run_id,
-            Origin {
-                experiment,
-                run_name: record.info.run_name.clone(),
-                start_time: record.info.start_time,
-            },
-        );
+        self.remember_origin(&record.info);
         Ok(record)
     }
 
