@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fairlab_framework::tracking::{RestStore, RunRecord, RunStatus, Tracker};
+use fairlab_framework::tracking::{self, RestStore, RunRecord, RunStatus, Tracker};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -106,18 +106,15 @@ fn snapshot(store: &dyn Tracker, run_id: &str, timestamps: bool) -> Snapshot {
             (key.clone(), points)
         })
         .collect();
-    let mut artifacts = BTreeMap::new();
-    let mut folders = vec![None::<String>];
-    while let Some(folder) = folders.pop() {
-        for entry in store.list_artifacts(run_id, folder.as_deref()).unwrap() {
-            if entry.is_dir {
-                folders.push(Some(entry.path));
-            } else {
-                let bytes = store.read_artifact(run_id, &entry.path).unwrap();
-                artifacts.insert(entry.path, hex::encode(Sha256::digest(&bytes)));
-            }
-        }
-    }
+    let artifacts = tracking::all_artifacts(store, run_id)
+        .unwrap()
+        .into_iter()
+        .filter(|a| !a.is_dir)
+        .map(|a| {
+            let bytes = store.read_artifact(run_id, &a.path).unwrap();
+            (a.path, hex::encode(Sha256::digest(&bytes)))
+        })
+        .collect();
     Snapshot {
         status: record.info.status.as_str().to_string(),
         params: record.params,

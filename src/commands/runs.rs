@@ -12,7 +12,7 @@ use std::io::Write;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use fairlab_framework::text_table::{self, Align};
-use fairlab_framework::tracking::{ArtifactEntry, RunRecord, RunStatus, Tracker, FAILURE_REASON_TAG};
+use fairlab_framework::tracking::{self, RunRecord, RunStatus, Tracker, FAILURE_REASON_TAG};
 use fairlab_framework::ConfigError;
 use serde_json::{json, Map, Value};
 
@@ -156,8 +156,7 @@ pub fn show(tracker: &dyn Tracker, args: &RunsShowArgs, out: &mut dyn Write) -> 
         .into_iter()
         .find(|e| e.experiment_id == run.info.experiment_id)
         .map(|e| e.name);
-    let mut artifacts = Vec::new();
-    collect_artifacts(tracker, &run.info.run_id, None, &mut artifacts)?;
+    let artifacts = tracking::all_artifacts(tracker, &run.info.run_id)?;
     let failure = run.tags.get(FAILURE_REASON_TAG);
     let info = &run.info;
     match args.format {
@@ -244,23 +243,6 @@ pub fn show(tracker: &dyn Tracker, args: &RunsShowArgs, out: &mut dyn Write) -> 
         }
     }
     out.flush().context("writing the run")
-}
-
-/// Every artifact under `path`, folders before their contents.
-fn collect_artifacts(
-    tracker: &dyn Tracker,
-    run_id: &str,
-    path: Option<&str>,
-    into: &mut Vec<ArtifactEntry>,
-) -> anyhow::Result<()> {
-    for entry in tracker.list_artifacts(run_id, path)? {
-        let folder = entry.is_dir.then(|| entry.path.clone());
-        into.push(entry);
-        if let Some(folder) = folder {
-            collect_artifacts(tracker, run_id, Some(&folder), into)?;
-        }
-    }
-    Ok(())
 }
 
 /// The headline metric columns present in any of the runs: `test_auc`, `test_acc`, then the

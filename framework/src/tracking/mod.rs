@@ -254,6 +254,28 @@ pub fn open(uri: Option<&str>) -> anyhow::Result<std::sync::Arc<dyn Tracker>> {
     }
 }
 
+/// Every artifact of a run, folders and files, depth first (each folder right before what it holds).
+pub fn all_artifacts(tracker: &dyn Tracker, run_id: &str) -> anyhow::Result<Vec<ArtifactEntry>> {
+    fn collect(
+        tracker: &dyn Tracker,
+        run_id: &str,
+        path: Option<&str>,
+        into: &mut Vec<ArtifactEntry>,
+    ) -> anyhow::Result<()> {
+        for entry in tracker.list_artifacts(run_id, path)? {
+            let folder = entry.is_dir.then(|| entry.path.clone());
+            into.push(entry);
+            if let Some(folder) = folder {
+                collect(tracker, run_id, Some(&folder), into)?;
+            }
+        }
+        Ok(())
+    }
+    let mut all = Vec::new();
+    collect(tracker, run_id, None, &mut all)?;
+    Ok(all)
+}
+
 /// Current Unix time in milliseconds.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

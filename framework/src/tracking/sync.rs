@@ -10,7 +10,7 @@
 
 use super::limits::{MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH};
 use super::spool::{PENDING, SERVER_EXPERIMENT_TAG, SERVER_RUN_ID_TAG, STATE_TAG, SYNCED, SYNCED_AT_TAG, TAG_PREFIX};
-use super::{now_ms, FileStore, RunRecord, RunStatus, Tracker, RUN_NAME_TAG};
+use super::{all_artifacts, now_ms, FileStore, RunRecord, RunStatus, Tracker, RUN_NAME_TAG};
 
 /// What a sync sent for one run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,16 +92,9 @@ pub fn sync_run(spool: &FileStore, run: &RunRecord, server: &dyn Tracker) -> any
         metric_points += history.len();
     }
     let mut artifacts = 0;
-    let mut folders = vec![None::<String>];
-    while let Some(folder) = folders.pop() {
-        for entry in spool.list_artifacts(spool_run_id, folder.as_deref())? {
-            if entry.is_dir {
-                folders.push(Some(entry.path));
-            } else {
-                server.log_artifact(id, &entry.path, &spool.read_artifact(spool_run_id, &entry.path)?)?;
-                artifacts += 1;
-            }
-        }
+    for file in all_artifacts(spool, spool_run_id)?.into_iter().filter(|a| !a.is_dir) {
+        server.log_artifact(id, &file.path, &spool.read_artifact(spool_run_id, &file.path)?)?;
+        artifacts += 1;
     }
     if run.info.status.is_terminal() {
         server.set_terminated(id, run.info.status, run.info.end_time.unwrap_or_else(now_ms))?;
