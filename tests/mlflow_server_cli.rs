@@ -19,7 +19,7 @@ use fairlab_framework::tracking::{self, RestStore, RunRecord, RunStatus, Tracker
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use common::{absolute_paths, root, run_id, shared_cache, shared_server};
+use common::{absolute_paths, interrupt, root, run_id, shared_cache, shared_server};
 
 /// A fresh experiment name, so that tests sharing a server do not see each other's runs.
 fn unique(prefix: &str) -> String {
@@ -361,11 +361,7 @@ fn ctrl_c_ends_a_server_run_as_killed_with_every_logged_epoch() {
     let rest = RestStore::open(&server).unwrap();
     let run = wait_for_training(&mut child, &rest, &experiment);
     std::thread::sleep(Duration::from_millis(500));
-    assert!(Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    interrupt(&child);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");

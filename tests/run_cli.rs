@@ -10,7 +10,7 @@ use fairlab_framework::runner::{RESUMED_TAG, RESUME_STEPS_TAG};
 use fairlab_framework::tracking::{self, RunRecord, RunStatus, Tracker};
 use predicates::prelude::*;
 
-use common::{root, run_id, shared_cache, shared_server};
+use common::{interrupt, root, run_id, shared_cache, shared_server};
 
 struct Sandbox {
     dir: tempfile::TempDir,
@@ -359,11 +359,7 @@ fn ctrl_c_ends_the_run_as_killed() {
         assert!(child.try_wait().unwrap().is_none(), "fairlab exited early");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    interrupt(&child);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");

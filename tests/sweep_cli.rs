@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-use common::{absolute_paths, root};
+use common::{absolute_paths, interrupt, root};
 
 fn methods() -> PathBuf {
     root().join("experiments/sweep-methods.yaml")
@@ -472,11 +472,7 @@ fn ctrl_c_stops_a_local_sweep_and_marks_running_trials_killed() {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    interrupt(&child);
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));

@@ -52,3 +52,12 @@ pub fn run_id(stdout: &str) -> String {
         .unwrap_or_else(|| panic!("no run id in:\n{stdout}"))
         .to_string()
 }
+
+/// Press Ctrl-C on `child`: send it SIGINT.
+pub fn interrupt(child: &std::process::Child) {
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "kill -INT {} failed", child.id());
+}
