@@ -1,16 +1,16 @@
 //! `fairlab runs sync`: send the runs the offline spool holds (logged while their tracking server
 //! was unavailable) to their server, each to the server it was logging to.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::Args;
 use fairlab_framework::tracking::rest::client::is_server_unavailable;
 use fairlab_framework::tracking::spool::{default_spool_dir, SERVER_RUN_ID_TAG, SERVER_TAG};
 use fairlab_framework::tracking::sync::{pending_runs, sync_run};
-use fairlab_framework::tracking::{FileStore, RestStore, RunStatus, Tracker};
+use fairlab_framework::tracking::{FileStore, RestStore, RunStatus};
 
 /// Arguments of `fairlab runs sync`.
 #[derive(Debug, Clone, Args)]
@@ -42,7 +42,7 @@ pub fn run(args: &SyncArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         writeln!(out, "nothing to sync: every run in {} is synced", dir.display())?;
         return Ok(());
     }
-    let mut servers: HashMap<String, Arc<RestStore>> = HashMap::new();
+    let mut servers: HashMap<String, RestStore> = HashMap::new();
     let mut down: Vec<String> = Vec::new();
     let (mut synced, mut failed, mut skipped) = (0, 0, 0);
     for run in &pending {
@@ -81,15 +81,11 @@ pub fn run(args: &SyncArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             failed += 1;
             continue;
         }
-        let server = match servers.get(server_uri) {
-            Some(s) => s.clone(),
-            None => {
-                let s = Arc::new(RestStore::open(server_uri)?);
-                servers.insert(server_uri.clone(), s.clone());
-                s
-            }
+        let server = match servers.entry(server_uri.clone()) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(new) => new.insert(RestStore::open(server_uri)?),
         };
-        match sync_run(&spool, run, server.as_ref() as &dyn Tracker) {
+        match sync_run(&spool, run, server) {
             Ok(done) => {
                 synced += 1;
                 writeln!(
