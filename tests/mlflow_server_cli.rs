@@ -595,3 +595,48 @@ fn a_run_started_while_its_server_is_down_is_spooled_and_waits_for_sync() {
     assert!(stdout.contains("0 run(s) synced, 0 skipped, 1 not sent"), "{stdout}");
     assert!(stderr.contains("stay pending"), "{stderr}");
 }
+
+#[test]
+fn sync_skips_runs_still_running_and_a_spool_that_cannot_be_made_fails_the_run_clearly() {
+    use fairlab_framework::tracking::spool::{PENDING, SERVER_TAG, STATE_TAG};
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = format!("http://127.0.0.1:{port}");
+
+    // A spooled run whose process died: still RUNNING in the spool.
+    let store = fairlab_framework::tracking::FileStore::open(&spool).unwrap();
+    let experiment = store.get_or_create_experiment("crashed").unwrap();
+    let tags = [(SERVER_TAG, server.as_str()), (STATE_TAG, PENDING)].map(|(k, v)| (k.to_string(), v.to_string()));
+    let id = store.create_run(&experiment, "crashed", 0, &tags).unwrap().run_id;
+    let skipped = success(fairlab(&server, "down", &spool).args(["runs", "sync"]));
+    assert!(
+        skipped.contains(&format!("skipped run {id} (crashed): still RUNNING in the spool")),
+        "{skipped}"
+    );
+    assert!(skipped.contains("0 run(s) synced, 1 skipped, 0 not sent"), "{skipped}");
+    let out = fairlab(&server, "down", &spool)
+        .args(["runs", "sync", "--include-running"])
+        .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("not sent: run {id} (crashed)")));
+
+    // No spool can be made (its folder would be under a file): the run cannot start, and says why.
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, "").unwrap();
+    let out = fairlab(&server, "down", &blocker.join("spool"))
+        .args(quickstart_args(3, &[]))
+        .env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("is unavailable and the offline spool"), "{stderr}");
+    assert!(stderr.contains("cannot be opened"), "{stderr}");
+}
